@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set up trainwise in ./.venv: the Debian data package (Fashion-MNIST) and the Python package.
+#   bash scripts/setup.sh          # to run trainwise
+#   bash scripts/setup.sh --dev    # also the test and lint tools
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras="datasets"
+[ "${1:-}" = "--dev" ] && extras="dev"
+
+# Fashion-MNIST comes from Debian's dataset-fashion-mnist (31 MB, offline once installed).
+if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+    if command -v apt-get >/dev/null 2>&1; then
+        sudo=""
+        [ "$(id -u)" -ne 0 ] && sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq dataset-fashion-mnist >/dev/null
+    else
+        echo "note: install Debian's dataset-fashion-mnist for the fashion-mnist data set" >&2
+    fi
+fi
+
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e ".[$extras]"
+echo "trainwise is set up in .venv ($(.venv/bin/trainwise --version))"

@@ -1,0 +1,47 @@
+"""trainwise: train, tune and diagnose PyTorch models.
+
+The public API is small and re-exported here; heavy modules (torch) load on first use, so that
+`trainwise --version` and `trainwise data ls` start fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from trainwise._version import __version__
+from trainwise.config import Recipe, load_recipe
+from trainwise.errors import ConfigError, DataError, RunError, TrainwiseError
+
+if TYPE_CHECKING:
+    from trainwise.engine.callbacks import Callback
+    from trainwise.tasks import load_task
+    from trainwise.training import FitResult, fit
+
+__all__ = [
+    "Callback",
+    "ConfigError",
+    "DataError",
+    "FitResult",
+    "Recipe",
+    "RunError",
+    "TrainwiseError",
+    "__version__",
+    "fit",
+    "load_recipe",
+    "load_task",
+]
+
+_LAZY = {
+    "fit": "trainwise.training",
+    "FitResult": "trainwise.training",
+    "Callback": "trainwise.engine.callbacks",
+    "load_task": "trainwise.tasks",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'trainwise' has no attribute '{name}'")

@@ -1,0 +1,1 @@
+"""The training engine: the fit loop, batches, optimizers, metrics, callbacks and checkpoints."""

@@ -1,0 +1,74 @@
+"""Everything the loop knows about a run in progress, in one object that a checkpoint can save."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainwise.engine.batches import Batches
+from trainwise.engine.metrics import Metric
+from trainwise.engine.optim import Loss, Schedule
+
+
+@dataclass
+class TrainState:
+    """Position, history and outcome of a run; `stop` is the flag any callback may set."""
+
+    epoch: int = 0  # epochs completed
+    step: int = 0  # optimizer steps taken
+    batch: int = 0  # batches done in the current epoch (non-zero only mid-epoch)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int | None = None
+    best_value: float | None = None
+    stop: bool = False
+    stopped_reason: str | None = None  # "completed", "early_stopping", "diverged", "interrupted", ...
+    diverged_step: int | None = None
+    weights_epoch: int | None = None  # the epoch whose weights the model holds at the end (None: the last)
+    logs: dict[str, Any] = field(default_factory=dict)  # the last finished epoch's logs
+
+
+@dataclass
+class EpochProgress:
+    """The current epoch's order and running sums: what a mid-epoch checkpoint must carry."""
+
+    order: torch.Tensor | None = None
+    loss_sum: torch.Tensor | None = None
+    samples: int = 0
+    seconds: float = 0.0  # time spent in this epoch before a resume
+
+
+@dataclass
+class Loop:
+    """What callbacks see: the model, optimizer, data and state of the run they are attached to."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    loss: Loss
+    schedule: Schedule
+    train: Batches
+    val: Batches | None
+    metric_names: list[str]
+    epochs: int
+    device: torch.device
+    shuffle: torch.Generator
+    monitor: str
+    monitor_max: bool
+    grad_clip: float | None = None
+    l1: float = 0.0
+    l2: float = 0.0
+    state: TrainState = field(default_factory=TrainState)
+    progress: EpochProgress = field(default_factory=EpochProgress)
+    train_metrics: list[Metric] = field(default_factory=list)
+
+    def running_loss(self) -> float:
+        """The mean training loss so far in this epoch (syncs with the device: call it sparingly)."""
+        if self.progress.loss_sum is None or not self.progress.samples:
+            return float("nan")
+        return float(self.progress.loss_sum) / self.progress.samples
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])

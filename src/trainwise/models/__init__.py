@@ -1,0 +1,55 @@
+"""Built-in models by name; input and output sizes come from the data, the rest from `[model]`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from trainwise.config import ModelConfig
+from trainwise.errors import ConfigError, DataError, did_you_mean
+from trainwise.models.cnn import SmallCNN
+from trainwise.models.mlp import ACTIVATIONS, MLP
+
+ModelFactory = Callable[[ModelConfig, tuple[int, ...], int], nn.Module]
+
+
+def _mlp(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int) -> nn.Module:
+    features = 1
+    for size in input_shape:
+        features *= size
+    if cfg.input_size is not None and cfg.input_size != features:
+        raise DataError(
+            f"model.input_size is {cfg.input_size} but each sample has {features} features "
+            f"(shape {tuple(input_shape)}); remove model.input_size or fix the data",
+            key="model.input_size",
+        )
+    return MLP(features, cfg.hidden, outputs, cfg.activation, cfg.dropout, cfg.batch_norm)
+
+
+def _cnn(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int) -> nn.Module:
+    if len(input_shape) != 3:
+        raise DataError(
+            f"model 'cnn' needs images shaped (channels, height, width), got samples shaped {tuple(input_shape)}; "
+            'use model.name = "mlp" for flat features',
+            key="model.name",
+        )
+    return SmallCNN(input_shape, cfg.channels, cfg.hidden, outputs, cfg.activation, cfg.dropout, cfg.batch_norm)
+
+
+MODELS: dict[str, ModelFactory] = {"mlp": _mlp, "cnn": _cnn}
+
+
+def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int) -> nn.Module:
+    """The named model for samples of `input_shape` and `outputs` output units (logits)."""
+    if cfg.name not in MODELS:
+        raise ConfigError(f"unknown model '{cfg.name}'; {did_you_mean(cfg.name, MODELS)}", key="model.name")
+    if cfg.activation not in ACTIVATIONS:
+        raise ConfigError(
+            f"unknown activation '{cfg.activation}'; {did_you_mean(cfg.activation, ACTIVATIONS)}",
+            key="model.activation",
+        )
+    return MODELS[cfg.name](cfg, input_shape, outputs)
+
+
+__all__ = ["MLP", "MODELS", "SmallCNN", "build_model"]

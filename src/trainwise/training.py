@@ -1,0 +1,346 @@
+"""`trainwise.fit`: one run of a task under a recipe, saved to a run directory, resumable exactly.
+
+Everything that can be wrong with the input (config, data, model shape) is checked before the run
+directory is touched, so a bad call never damages an earlier run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from trainwise import rundir
+from trainwise.config import Recipe
+from trainwise.engine import checkpoint, loop
+from trainwise.engine.batches import make_batches
+from trainwise.engine.callbacks import (
+    Callback,
+    CallbackList,
+    Checkpoint,
+    EarlyStopping,
+    HistoryFile,
+    StepCheckpoint,
+)
+from trainwise.engine.metrics import build_metric, higher_is_better
+from trainwise.engine.optim import build_loss, build_optimizer, build_schedule
+from trainwise.engine.progress import make_progress
+from trainwise.engine.state import Loop
+from trainwise.errors import ConfigError, TrainwiseError, did_you_mean
+from trainwise.models import build_model
+from trainwise.recipes import resolve_recipe
+from trainwise.tasks import TaskData, get_task
+from trainwise.userdata import check_model_fits, user_task_data
+
+
+@dataclass
+class FitResult:
+    """What a run produced: its history, test metrics, best epoch, why it stopped, and the trained model."""
+
+    run_dir: Path
+    history: list[dict[str, Any]]
+    test: dict[str, float] | None
+    best_epoch: int | None
+    best_value: float | None
+    monitor: str
+    stopped_reason: str
+    diverged_step: int | None
+    recipe: Recipe
+    model: nn.Module = field(repr=False)
+    data: str = ""
+    weights_epoch: int | None = None  # the epoch whose weights `model` holds (early stopping may restore one)
+
+    @property
+    def final(self) -> dict[str, Any]:
+        """The last epoch's logs (empty if no epoch finished)."""
+        return self.history[-1] if self.history else {}
+
+    @property
+    def kept(self) -> dict[str, Any]:
+        """The logs of the epoch whose weights the returned model holds (the restored best, or the last)."""
+        if self.weights_epoch is not None and 0 < self.weights_epoch <= len(self.history):
+            return self.history[self.weights_epoch - 1]
+        return self.final
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for `--json` and summary.json (NaN/Inf become null)."""
+        return _json_safe(
+            {
+                "run_dir": str(self.run_dir),
+                "data": self.data,
+                "history": self.history,
+                "test": self.test,
+                "best_epoch": self.best_epoch,
+                "best_value": self.best_value,
+                "monitor": self.monitor,
+                "stopped_reason": self.stopped_reason,
+                "diverged_step": self.diverged_step,
+                "epochs_completed": len(self.history),
+                "config": self.recipe.to_dict(),
+            }
+        )
+
+
+def fit(
+    recipe: Recipe | dict[str, Any] | str | Path | None = None,
+    *,
+    model: nn.Module | str | dict[str, Any] | None = None,
+    train: Any = None,
+    val: Any = None,
+    test: Any = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    callbacks: list[Callback] | None = None,
+    progress: str = "auto",
+    overrides: list[str] | None = None,
+    **settings: Any,
+) -> FitResult:
+    """Train a model under a recipe and save the run; returns its history, test metrics and the model.
+
+    `recipe` is a Recipe, a dict, or a TOML path; `settings` set recipe keys directly (`epochs=3`,
+    `learning_rate=0.01`, `optimizer="sgd"`, `model={"hidden": [128]}`); `overrides` are `key=value` strings.
+    `model` may be any nn.Module returning logits; `train`/`val`/`test` may be (x, y) tensors or arrays, or a
+    Dataset of (x, y) pairs, and replace the recipe's data. `progress` is auto | bar | plain | off.
+
+    >>> result = trainwise.fit("examples/mlp.toml", epochs=1)      # doctest: +SKIP
+    >>> result.final["val_accuracy"]                                # doctest: +SKIP
+    """
+    if isinstance(model, (str, dict)):  # model="cnn" / model={"hidden": [128]} set the [model] section
+        settings["model"], model = model, None
+    recipe = resolve_recipe(recipe, settings, overrides)
+    out_dir = Path(out) if out is not None else None
+    if resume:
+        if out_dir is None:
+            raise TrainwiseError("resume needs the run directory: pass out=DIR (--out DIR)")
+        recipe = rundir.resume_recipe(out_dir, recipe)
+    try:
+        built = _build(recipe, model, train, val, test)
+    except ConfigError as exc:
+        exc.source = exc.source or recipe.source
+        raise
+    run_dir = out_dir if resume and out_dir else _claim_run_dir(out_dir, recipe)
+    if not resume:
+        rundir.write_config(run_dir, recipe)
+    return _run(built, recipe, run_dir, resume, callbacks or [], progress)
+
+
+@dataclass
+class _Built:
+    loop: Loop
+    data: TaskData
+
+
+def _build(recipe: Recipe, user_model: nn.Module | None, train: Any, val: Any, test: Any) -> _Built:
+    """Data, model, optimizer, schedule and metrics for the recipe: every check happens here."""
+    device = resolve_device(recipe.device)
+    if recipe.threads is not None:
+        torch.set_num_threads(recipe.threads)
+    seed_everything(recipe.seed)
+    loss = build_loss(recipe.loss, recipe.regularization)
+    metric_names = _metric_names(recipe, loss.targets)
+    if recipe.optimizer.name == "gd" and recipe.batch_size != "full":
+        raise ConfigError(
+            "optimizer 'gd' is full-batch gradient descent: set batch_size = \"full\" (or use 'sgd' for mini-batches)",
+            key="batch_size",
+        )
+    task = get_task(recipe.task)
+    if train is not None:
+        data = user_task_data(train, val, test, recipe, loss.targets)
+    else:
+        data = task.load(recipe, loss.targets)
+    if user_model is None and loss.targets == "class" and data.num_classes is None:
+        raise TrainwiseError("pass model= when train is a Dataset: the number of classes cannot be inferred from it")
+    if user_model is not None:
+        net = user_model
+    else:
+        if recipe.model.name not in task.models:
+            raise ConfigError(
+                f"model '{recipe.model.name}' does not fit task '{task.name}'; "
+                f"expected one of {', '.join(task.models)}",
+                key="model.name",
+            )
+        outputs = data.num_classes if loss.targets == "class" and data.num_classes else 1
+        net = build_model(recipe.model, data.input_shape, outputs)
+    net = net.to(device)
+    check_model_fits(net, data, loss.targets, device)
+    batch_size = None if recipe.batch_size == "full" else int(recipe.batch_size)
+    train_batches = make_batches(data.train, batch_size, device)
+    val_batches = make_batches(data.val, max(batch_size or 0, 1024), device) if data.val is not None else None
+    monitor = _monitor(recipe.monitor, metric_names, val_batches is not None, "monitor")
+    if recipe.early_stopping is not None:
+        _monitor(recipe.early_stopping.monitor, metric_names, val_batches is not None, "early_stopping.monitor")
+    optimizer = build_optimizer(net.parameters(), recipe.optimizer, recipe.regularization)
+    schedule = build_schedule(
+        optimizer,
+        recipe.schedule,
+        steps_per_epoch=len(train_batches),
+        epochs=recipe.epochs,
+        mode_max=higher_is_better(recipe.schedule.monitor),
+    )
+    if schedule.monitor is not None:
+        _monitor(schedule.monitor, metric_names, val_batches is not None, "schedule.monitor")
+    shuffle = torch.Generator().manual_seed(recipe.seed)
+    state_loop = Loop(
+        model=net,
+        optimizer=optimizer,
+        loss=loss,
+        schedule=schedule,
+        train=train_batches,
+        val=val_batches,
+        metric_names=metric_names,
+        epochs=recipe.epochs,
+        device=device,
+        shuffle=shuffle,
+        monitor=monitor,
+        monitor_max=higher_is_better(monitor),
+        grad_clip=recipe.regularization.grad_clip,
+        l1=recipe.regularization.l1,
+        l2=recipe.regularization.l2,
+        train_metrics=[build_metric(name) for name in metric_names],
+    )
+    return _Built(state_loop, data)
+
+
+def _run(
+    built: _Built, recipe: Recipe, run_dir: Path, resume: bool, user_callbacks: list[Callback], progress: str
+) -> FitResult:
+    state_loop, data = built.loop, built.data
+    ordered: list[Callback] = []
+    if recipe.early_stopping is not None:
+        es = recipe.early_stopping
+        ordered.append(EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta, es.restore_best))
+    ordered.extend(user_callbacks)
+    ordered.append(HistoryFile(run_dir / "history.jsonl"))
+    callbacks = CallbackList(ordered)
+    extra = {"data": data.name, "classes": data.classes}
+    folder = run_dir / "checkpoints"
+    every = recipe.checkpoint_every_steps
+    saver = StepCheckpoint(folder, callbacks, every, extra) if every else Checkpoint(folder, callbacks, extra)
+    callbacks.add(saver)
+    bar = make_progress(progress)
+    if bar is not None:
+        callbacks.add(bar)
+    if resume:
+        saved = checkpoint.load(folder / "last.pt", map_location=state_loop.device)
+        callbacks.load_states(checkpoint.restore(state_loop, saved))
+    with _stop_on_interrupt(state_loop):
+        loop.run(state_loop, callbacks)
+    test_logs = None
+    if data.test is not None and state_loop.state.stopped_reason not in ("diverged", "interrupted"):
+        test_batches = make_batches(data.test, 1024, state_loop.device)
+        test_logs = loop.evaluate(state_loop.model, test_batches, state_loop.loss, state_loop.metric_names)
+    state = state_loop.state
+    result = FitResult(
+        run_dir=run_dir,
+        history=state.history,
+        test=test_logs,
+        best_epoch=state.best_epoch,
+        best_value=state.best_value,
+        monitor=state_loop.monitor,
+        stopped_reason=state.stopped_reason or "completed",
+        diverged_step=state.diverged_step,
+        weights_epoch=state.weights_epoch,
+        recipe=recipe,
+        model=state_loop.model,
+        data=data.name,
+    )
+    rundir.write_json(run_dir / "summary.json", result.to_dict())
+    return result
+
+
+def _claim_run_dir(out: Path | None, recipe: Recipe) -> Path:
+    if out is not None:
+        return rundir.claim_out_dir(out)
+    return rundir.new_run_dir(recipe.name or "run")
+
+
+def _metric_names(recipe: Recipe, targets: str) -> list[str]:
+    """The recipe's metrics, checked against the kind of targets; defaults follow the loss."""
+    if "metrics" not in recipe.model_fields_set:
+        return ["accuracy"] if targets != "real" else ["rmse", "mae"]
+    for name in recipe.metrics:
+        metric = build_metric(name)  # raises for unknown names
+        regression = metric.name in ("mse", "rmse", "mae")
+        if regression != (targets == "real"):
+            kind = "a regression loss" if targets == "real" else "class labels"
+            raise ConfigError(f"metric '{name}' does not fit loss '{recipe.loss}' ({kind})", key="metrics")
+        if targets == "binary" and metric.name.startswith("top"):
+            raise ConfigError(f"metric '{name}' needs more than two classes", key="metrics")
+    return list(recipe.metrics)
+
+
+def _monitor(name: str, metric_names: list[str], has_val: bool, key: str) -> str:
+    """Check a monitored key exists in the logs; `val_loss` falls back to `train_loss` without validation."""
+    logged = ["train_loss", "lr", *(f"train_{m}" for m in metric_names)]
+    if has_val:
+        logged += ["val_loss", *(f"val_{m}" for m in metric_names)]
+    if name == "val_loss" and not has_val:
+        return "train_loss"
+    if name not in logged:
+        raise ConfigError(f"'{name}' is not logged by this run; {did_you_mean(name, logged)}", key=key)
+    return name
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` is CUDA when present, else CPU; an explicit CUDA device must exist."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device '{name}'; expected auto, cpu, cuda or cuda:N", key="device") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError('CUDA is not available on this machine; use device = "auto" or "cpu"', key="device")
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"unsupported device '{name}'; expected auto, cpu, cuda or cuda:N", key="device")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    """One seed drives Python, NumPy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def _stop_on_interrupt(state_loop: Loop) -> Iterator[None]:
+    """First Ctrl-C: stop after the current step and save; a second one interrupts at once."""
+    try:
+        previous = signal.getsignal(signal.SIGINT)
+    except ValueError:  # not the main thread
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        state_loop.state.stop = True
+        state_loop.state.stopped_reason = "interrupted"
+        signal.signal(signal.SIGINT, previous)
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
