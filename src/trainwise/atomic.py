@@ -6,10 +6,10 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
-def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
     """Call `write(handle)` on a temp file beside `path`, then atomically replace `path` with it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -53,7 +53,7 @@ def _as_data(data: Any, targets: TargetKind, name: str) -> Any:
         raise DataError(f"{len(x)} inputs but {len(y)} targets; expected one target per input", source=name)
     if len(x) == 0:
         raise DataError("no samples", source=name)
-    if x.is_floating_point():
+    if x.is_floating_point() and not torch.isfinite(x.sum()):  # one cheap pass; locate the row only if it fails
         bad = (~torch.isfinite(x.reshape(len(x), -1))).any(dim=1).nonzero()
         if len(bad):
             raise DataError(f"sample {int(bad[0, 0])} has NaN or Inf features; features must be finite", source=name)
