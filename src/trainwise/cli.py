@@ -69,9 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     from trainwise.config import load_recipe
+
+    recipe = load_recipe(args.config, args.overrides)  # before torch loads: a config typo is reported at once
+
     from trainwise.training import fit
 
-    recipe = load_recipe(args.config, args.overrides)
     progress = "off" if (args.json or args.quiet) else "auto"
     result = fit(recipe, out=args.out, resume=args.resume, progress=progress)
     if args.json:
@@ -91,8 +93,8 @@ def _print_result(result: Any) -> None:
     final = result.kept
     names = [key.removeprefix("train_") for key in final if key.startswith("train_")]
     restored = " (best, restored)" if result.weights_epoch is not None else ""
-    title = f"{result.data}: metrics of the kept weights, epoch {final.get('epoch', '-')}{restored}"
-    table = Table(title=title, title_justify="left")
+    console.print(f"{result.data}: weights of epoch {final.get('epoch', '-')}{restored}", highlight=False)
+    table = Table()
     table.add_column("metric")
     for column in ("train", "validation", "test"):
         table.add_column(column, justify="right")

@@ -194,13 +194,23 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
 def build_recipe(raw: dict[str, Any], overrides: list[str] | None = None, *, source: str | None = None) -> Recipe:
     """Validate a plain dict (plus `key=value` overrides) into a Recipe."""
     data = _deep_copy(raw)
+    overridden: list[str] = []
     for item in overrides or []:
         key, value = parse_override(item)
         set_key(data, key, value, source="--set")
+        overridden.append(key)
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
-        raise _config_error(exc, source) from None
+        error = _config_error(exc, source)
+        if error.key and any(_same_branch(error.key, key) for key in overridden):
+            error.source = "--set"  # the bad value came from the command line, not from the file
+        raise error from None
+
+
+def _same_branch(a: str, b: str) -> bool:
+    """`a` and `b` are the same key, or one is a section holding the other (`nonsense` and `nonsense.key`)."""
+    return a == b or a.startswith(f"{b}.") or b.startswith(f"{a}.")
 
 
 def parse_override(item: str) -> tuple[str, Any]:

@@ -31,11 +31,11 @@ from trainwise.engine.callbacks import (
     StepCheckpoint,
 )
 from trainwise.engine.metrics import build_metric, higher_is_better
-from trainwise.engine.optim import build_loss, build_optimizer, build_schedule
+from trainwise.engine.optim import LOSSES, build_loss, build_optimizer, build_schedule
 from trainwise.engine.progress import make_progress
 from trainwise.engine.state import Loop
 from trainwise.errors import ConfigError, TrainwiseError, did_you_mean
-from trainwise.models import build_model
+from trainwise.models import MODELS, build_model
 from trainwise.recipes import resolve_recipe
 from trainwise.tasks import TaskData, get_task
 from trainwise.userdata import check_model_fits, user_task_data
@@ -115,7 +115,7 @@ def fit(
     """
     if isinstance(model, (str, dict)):  # model="cnn" / model={"hidden": [128]} set the [model] section
         settings["model"], model = model, None
-    recipe = resolve_recipe(recipe, settings, overrides)
+    recipe = _spell_out_metrics(resolve_recipe(recipe, settings, overrides))
     out_dir = Path(out) if out is not None else None
     if resume:
         if out_dir is None:
@@ -123,8 +123,9 @@ def fit(
         recipe = rundir.resume_recipe(out_dir, recipe)
     try:
         built = _build(recipe, model, train, val, test)
-    except ConfigError as exc:
-        exc.source = exc.source or recipe.source
+    except TrainwiseError as exc:
+        if isinstance(exc, ConfigError) or exc.key:  # a config key is at fault: name the file it is in
+            exc.source = exc.source or recipe.source
         raise
     run_dir = out_dir if resume and out_dir else _claim_run_dir(out_dir, recipe)
     if not resume:
@@ -161,7 +162,7 @@ def _build(recipe: Recipe, user_model: nn.Module | None, train: Any, val: Any, t
     if user_model is not None:
         net = user_model
     else:
-        if recipe.model.name not in task.models:
+        if recipe.model.name in MODELS and recipe.model.name not in task.models:  # unknown names: build_model
             raise ConfigError(
                 f"model '{recipe.model.name}' does not fit task '{task.name}'; "
                 f"expected one of {', '.join(task.models)}",
@@ -230,7 +231,7 @@ def _run(
         callbacks.add(bar)
     if resume:
         saved = checkpoint.load(folder / "last.pt", map_location=state_loop.device)
-        callbacks.load_states(checkpoint.restore(state_loop, saved))
+        callbacks.load_states(checkpoint.restore(state_loop, saved, source=folder / "last.pt"))
     with _stop_on_interrupt(state_loop):
         loop.run(state_loop, callbacks)
     test_logs = None
@@ -262,10 +263,23 @@ def _claim_run_dir(out: Path | None, recipe: Recipe) -> Path:
     return rundir.new_run_dir(recipe.name or "run")
 
 
+def _default_metrics(targets: str) -> list[str]:
+    return ["accuracy"] if targets != "real" else ["rmse", "mae"]
+
+
+def _spell_out_metrics(recipe: Recipe) -> Recipe:
+    """Default metrics follow the loss: name them in the recipe, so config.toml says what ran and a resume,
+    which reloads config.toml, measures the same (the static default `accuracy` does not fit a regression)."""
+    if "metrics" in recipe.model_fields_set or recipe.loss not in LOSSES:  # an unknown loss is reported by _build
+        return recipe
+    targets = build_loss(recipe.loss, recipe.regularization).targets
+    return recipe.model_copy(update={"metrics": _default_metrics(targets)})
+
+
 def _metric_names(recipe: Recipe, targets: str) -> list[str]:
     """The recipe's metrics, checked against the kind of targets; defaults follow the loss."""
     if "metrics" not in recipe.model_fields_set:
-        return ["accuracy"] if targets != "real" else ["rmse", "mae"]
+        return _default_metrics(targets)
     for name in recipe.metrics:
         metric = build_metric(name)  # raises for unknown names
         regression = metric.name in ("mse", "rmse", "mae")

@@ -1,4 +1,4 @@
-"""Shared helpers for the data-layer tests: IDX writers and an isolated cache folder."""
+"""Shared helpers for the data-layer tests: IDX writers."""
 
 from __future__ import annotations
 
@@ -36,17 +36,3 @@ def write_idx_fixture() -> Callable[..., Path]:
 def idx_bytes_fixture() -> Callable[[np.ndarray], bytes]:
     """The IDX encoder, for tests."""
     return idx_bytes
-
-
-@pytest.fixture(scope="session")
-def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One cache folder for the whole session, so each real built-in is decoded at most once."""
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture(autouse=True)
-def cache_dir(shared_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Built-in caches go to a temporary folder, never to the user's cache; cache tests use their own."""
-    monkeypatch.setenv("TRAINWISE_CACHE_DIR", str(shared_cache))
-    monkeypatch.delenv("TRAINWISE_FASHION_MNIST_DIR", raising=False)
-    return shared_cache

@@ -100,7 +100,7 @@ class Builtin:
 def get_builtin(name: str) -> Builtin:
     """The built-in data set called `name`; unknown names list the choices and the closest one."""
     if name not in BUILTINS:
-        raise DataError(f"unknown built-in data set '{name}'; {did_you_mean(name, BUILTINS)}", source=name)
+        raise DataError(f"unknown built-in data set '{name}'; {did_you_mean(name, BUILTINS)}", key="data.name")
     return BUILTINS[name]
 
 

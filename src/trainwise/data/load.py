@@ -54,8 +54,11 @@ class _Part:
         return f"row {int(self.lines[i])}" if self.lines is not None else f"sample {i}"
 
 
-def load_arrays(cfg: DataConfig, *, classification: bool) -> ArraySplits:
-    """Read the data named by `cfg`, scale it, check labels for the task, and carve the validation split."""
+def load_arrays(cfg: DataConfig, *, classification: bool, binary: bool = False) -> ArraySplits:
+    """Read the data named by `cfg`, scale it, check labels for the task, and carve the validation split.
+
+    `binary` (a 0/1 loss such as bce) also requires every label to be 0 or 1.
+    """
     if cfg.name is not None and cfg.path is not None:
         raise DataError("give either data.name (a built-in data set) or data.path (a file), not both")
     if cfg.name is not None:
@@ -86,7 +89,7 @@ def load_arrays(cfg: DataConfig, *, classification: bool) -> ArraySplits:
     parts = [p for p in (train, test) if p is not None]
     for part in parts:
         part.x = _scaled(part.x, scale)
-        part.y = _class_labels(part) if classification else _targets(part)
+        part.y = _class_labels(part, binary) if classification else _targets(part)
 
     try:
         kept, held = split_indices(train.y, cfg.validation_split, cfg.split_seed, stratify=classification)
@@ -186,8 +189,8 @@ def _scaled(x: np.ndarray, scale: float | None) -> np.ndarray:
     return features
 
 
-def _class_labels(part: _Part) -> np.ndarray:
-    """Labels as int64 class indices; the first non-integer or negative label is an error."""
+def _class_labels(part: _Part, binary: bool = False) -> np.ndarray:
+    """Labels as int64 class indices (0 or 1 when `binary`); the first label out of range is an error."""
     y = part.y
     if y.ndim != 1:
         raise DataError(f"labels have shape {y.shape}; expected one class index per sample", source=part.source)
@@ -199,6 +202,14 @@ def _class_labels(part: _Part) -> np.ndarray:
         i = int(bad[0])
         raise DataError(
             f"{part.where(i)}: label {y[i]:g} is not a class index; expected integers >= 0 for classification",
+            source=part.source,
+        )
+    above = np.flatnonzero(y > 1) if binary else np.empty(0, dtype=np.int64)
+    if len(above):
+        i = int(above[0])
+        shown = f"'{part.classes[int(y[i])]}' (class {int(y[i])})" if part.classes else f"{y[i]:g}"
+        raise DataError(
+            f"{part.where(i)}: label {shown} is out of range; expected 0 or 1 for a binary loss (bce)",
             source=part.source,
         )
     return y.astype(np.int64)

@@ -81,11 +81,14 @@ class LoaderBatches:
 
     def epoch(self, order: torch.Tensor | None, start: int = 0) -> Iterator[Batch]:
         indices = order.tolist() if order is not None else range(self.num_samples)
+        # Each DataLoader iterator draws a worker base seed from the global RNG unless given a generator;
+        # without workers that seed is unused, and drawing it would shift dropout masks away from the fast path.
         loader = DataLoader(
             self.dataset,
             batch_sampler=_OrderedBatchSampler(indices, self.batch_size, start),
             num_workers=self.num_workers,
             pin_memory=self.device.type == "cuda",
+            generator=torch.Generator() if self.num_workers == 0 else None,
         )
         for x, y in loader:
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)

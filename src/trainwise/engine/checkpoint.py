@@ -68,8 +68,9 @@ def capture(loop: Loop, callbacks: dict[str, Any], extra: dict[str, Any] | None 
     }
 
 
-def restore(loop: Loop, data: dict[str, Any]) -> dict[str, Any]:
+def restore(loop: Loop, data: dict[str, Any], *, source: str | Path | None = None) -> dict[str, Any]:
     """Put a captured state back into `loop`; returns the callbacks' saved states."""
+    _check_same_model(loop.model.state_dict(), data["model"], source)
     loop.model.load_state_dict(data["model"])
     loop.optimizer.load_state_dict(data["optimizer"])
     if loop.schedule.scheduler is not None and data["scheduler"] is not None:
@@ -92,6 +93,28 @@ def restore(loop: Loop, data: dict[str, Any]) -> dict[str, Any]:
     for metric, state in zip(loop.train_metrics, saved["metrics"], strict=True):
         metric.load_state({k: v.to(loop.device) if isinstance(v, torch.Tensor) else v for k, v in state.items()})
     return dict(data.get("callbacks") or {})
+
+
+def _check_same_model(current: dict[str, Any], saved: dict[str, Any], source: str | Path | None) -> None:
+    """The model built for this resume has the saved tensors' names and shapes (the data may have changed)."""
+    names = [name for name in {**saved, **current} if name not in current or name not in saved]
+    shapes = [name for name in saved if name in current and _shape(saved[name]) != _shape(current[name])]
+    if not names and not shapes:
+        return
+    if shapes:
+        name = shapes[0]
+        detail = f"'{name}' is {_shape(saved[name])} in the checkpoint but {_shape(current[name])} now"
+    else:
+        detail = f"'{names[0]}' is in only one of the checkpoint and the model built now"
+    raise RunError(
+        f"the saved model does not fit the model built for the data now ({detail}); expected the data and model "
+        "the run started with (did the data files change?)",
+        source=str(source) if source is not None else None,
+    )
+
+
+def _shape(value: Any) -> tuple[int, ...] | None:
+    return tuple(value.shape) if isinstance(value, torch.Tensor) else None
 
 
 def _rng_states(shuffle: torch.Generator) -> dict[str, Any]:

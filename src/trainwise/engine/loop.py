@@ -49,6 +49,8 @@ def run(loop: Loop, callbacks: CallbackList) -> Loop:
         callbacks.on_epoch_end(loop)
     if not state.stop:
         state.stopped_reason = "completed"
+    elif state.stopped_reason is None:
+        state.stopped_reason = "callback"  # a callback set the stop flag without naming a reason
     callbacks.on_fit_end(loop)
     return loop
 

@@ -24,7 +24,7 @@ class TrainState:
     best_epoch: int | None = None
     best_value: float | None = None
     stop: bool = False
-    stopped_reason: str | None = None  # "completed", "early_stopping", "diverged", "interrupted", ...
+    stopped_reason: str | None = None  # "completed", "early_stopping", "diverged", "interrupted", "callback", ...
     diverged_step: int | None = None
     weights_epoch: int | None = None  # the epoch whose weights the model holds at the end (None: the last)
     logs: dict[str, Any] = field(default_factory=dict)  # the last finished epoch's logs

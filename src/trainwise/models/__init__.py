@@ -20,8 +20,8 @@ def _mlp(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int) -> nn.Mod
         features *= size
     if cfg.input_size is not None and cfg.input_size != features:
         raise DataError(
-            f"model.input_size is {cfg.input_size} but each sample has {features} features "
-            f"(shape {tuple(input_shape)}); remove model.input_size or fix the data",
+            f"{cfg.input_size} does not match the data: each sample has {features} features "
+            f"(shape {tuple(input_shape)}); expected {features}, or remove model.input_size",
             key="model.input_size",
         )
     return MLP(features, cfg.hidden, outputs, cfg.activation, cfg.dropout, cfg.batch_norm)

@@ -60,7 +60,7 @@ def check_targets(y: np.ndarray | torch.Tensor, targets: TargetKind, source: str
         bad = np.flatnonzero((values != 0) & (values != 1))
         if len(bad):
             raise DataError(
-                f"label of sample {bad[0]} is {values.flat[bad[0]]!r}; loss 'bce' expects labels 0 or 1",
+                f"label of sample {bad[0]} is {values.flat[bad[0]].item()!r}; loss 'bce' expects labels 0 or 1",
                 source=source,
             )
         return
@@ -70,7 +70,7 @@ def check_targets(y: np.ndarray | torch.Tensor, targets: TargetKind, source: str
         bad = np.flatnonzero(values != np.round(values))
         if len(bad):
             raise DataError(
-                f"label of sample {bad[0]} is {values[bad[0]]!r}; expected integer class labels "
+                f"label of sample {bad[0]} is {values[bad[0]].item()!r}; expected integer class labels "
                 "(use loss 'mse' for regression)",
                 source=source,
             )
@@ -81,7 +81,7 @@ def check_targets(y: np.ndarray | torch.Tensor, targets: TargetKind, source: str
 
 def load_task_data(recipe: Recipe, targets: TargetKind) -> TaskData:
     """Read the recipe's data through the data layer and turn each split into tensors."""
-    arrays = load_arrays(recipe.data, classification=targets != "real")
+    arrays = load_arrays(recipe.data, classification=targets != "real", binary=targets == "binary")
     source = arrays.source
 
     def pair(x: object, y: object) -> object:
