@@ -108,9 +108,9 @@ def test_toml_syntax_error_names_the_file_and_line(tmp_path: Path) -> None:
     [
         ({"epochs": 0}, "epochs", "greater than or equal to 1"),
         ({"epochs": "ten"}, "epochs", "valid integer"),
-        ({"batch_size": 0}, "batch_size", 'batch_size must be >= 1, or "full"'),
-        ({"batch_size": -4}, "batch_size", "must be >= 1"),
-        ({"batch_size": "half"}, "batch_size", "valid integer"),
+        ({"batch_size": 0}, "batch_size", 'batch_size must be an integer >= 1, or "full"'),
+        ({"batch_size": -4}, "batch_size", "integer >= 1"),
+        ({"batch_size": "half"}, "batch_size", 'integer >= 1, or "full"'),
         ({"task": "audio"}, "task", "'image' or 'tabular'"),
         ({"optimizer": {"learning_rate": 0}}, "optimizer.learning_rate", "greater than 0"),
         ({"optimizer": {"learning_rate": -0.1}}, "optimizer.learning_rate", "greater than 0"),

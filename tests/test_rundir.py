@@ -103,3 +103,22 @@ def test_resume_needs_a_last_checkpoint(run_dir: Path) -> None:
     (run_dir / "checkpoints" / "last.pt").unlink()
     with pytest.raises(RunError, match="nothing to resume"):
         rundir.resume_recipe(run_dir, recipe())
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "onecycle"])
+def test_resume_cannot_extend_a_schedule_laid_out_over_the_epochs(tmp_path: Path, schedule: str) -> None:
+    folder = tmp_path / "run"
+    (folder / "checkpoints").mkdir(parents=True)
+    (folder / "checkpoints" / "last.pt").write_bytes(b"")
+    rundir.write_config(folder, recipe(f'schedule.name="{schedule}"'))
+    assert rundir.resume_recipe(folder, recipe(f'schedule.name="{schedule}"')).epochs == recipe().epochs
+    with pytest.raises(RunError, match=f"schedule '{schedule}'.*cannot change epochs"):
+        rundir.resume_recipe(folder, recipe(f'schedule.name="{schedule}"', "epochs=99"))
+
+
+def test_resume_can_extend_a_step_schedule(tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    (folder / "checkpoints").mkdir(parents=True)
+    (folder / "checkpoints" / "last.pt").write_bytes(b"")
+    rundir.write_config(folder, recipe('schedule.name="step"'))
+    assert rundir.resume_recipe(folder, recipe('schedule.name="step"', "epochs=99")).epochs == 99

@@ -32,6 +32,16 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
+def remove_stale_temps(folder: str | Path) -> list[Path]:
+    """Delete the temp files an interrupted `atomic_write` left in `folder` (a process killed mid-write)."""
+    removed = []
+    for stale in Path(folder).glob(".*.tmp"):
+        if stale.is_file():
+            stale.unlink(missing_ok=True)
+            removed.append(stale)
+    return removed
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

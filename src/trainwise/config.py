@@ -150,12 +150,12 @@ class Recipe(_Section):
         """The file this recipe was read from, for error messages (None when built in code)."""
         return self._source
 
-    @field_validator("batch_size")
+    @field_validator("batch_size", mode="before")
     @classmethod
-    def _batch_size_positive(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and value < 1:
-            raise ValueError('batch_size must be >= 1, or "full" for full-batch gradient descent')
-        return value
+    def _batch_size_positive(cls, value: Any) -> Any:
+        if value == "full" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            return value
+        raise ValueError('batch_size must be an integer >= 1, or "full" for full-batch gradient descent')
 
     def to_dict(self) -> dict[str, Any]:
         """The recipe as plain data (for config.toml, summary.json and the store), None values dropped."""

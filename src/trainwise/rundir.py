@@ -18,6 +18,8 @@ from trainwise.errors import RunError
 DEFAULT_ROOT = Path("runs")
 # Keys that may differ when resuming: they change how a run executes, not what it computes.
 RESUMABLE_CHANGES = {"epochs", "device", "threads", "checkpoint_every_steps", "name"}
+# Schedules whose curve spans the planned epochs: extending such a run would bend or break the curve.
+EPOCH_SHAPED_SCHEDULES = {"cosine", "onecycle"}
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -67,6 +69,12 @@ def resume_recipe(run_dir: Path, given: Recipe | None) -> Recipe:
         raise RunError(
             f"the config differs from the run's saved config at '{differing}'; a resume continues the saved "
             f"recipe (only {', '.join(sorted(RESUMABLE_CHANGES))} may change): start a new run instead",
+            source=str(run_dir / "config.toml"),
+        )
+    if given.epochs != saved.epochs and saved.schedule.name in EPOCH_SHAPED_SCHEDULES:
+        raise RunError(
+            f"schedule '{saved.schedule.name}' is laid out over epochs = {saved.epochs}, so a resume cannot change "
+            "epochs; expected the same epochs (or start a new run)",
             source=str(run_dir / "config.toml"),
         )
     updates = {key: getattr(given, key) for key in RESUMABLE_CHANGES if key != "name"}

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from trainwise import rundir
+from trainwise.atomic import remove_stale_temps
 from trainwise.config import Recipe
 from trainwise.engine import checkpoint, loop
 from trainwise.engine.batches import make_batches
@@ -115,11 +116,13 @@ def fit(
     """
     if isinstance(model, (str, dict)):  # model="cnn" / model={"hidden": [128]} set the [model] section
         settings["model"], model = model, None
-    recipe = _spell_out_metrics(resolve_recipe(recipe, settings, overrides))
     out_dir = Path(out) if out is not None else None
-    if resume:
-        if out_dir is None:
-            raise TrainwiseError("resume needs the run directory: pass out=DIR (--out DIR)")
+    if resume and out_dir is None:
+        raise TrainwiseError("resume needs the run directory: pass out=DIR (--out DIR)")
+    if resume and recipe is None and out_dir is not None and (out_dir / "config.toml").is_file():
+        recipe = out_dir / "config.toml"  # fit(out=DIR, resume=True): continue the saved recipe
+    recipe = _spell_out_metrics(resolve_recipe(recipe, settings, overrides))
+    if resume and out_dir is not None:
         recipe = rundir.resume_recipe(out_dir, recipe)
     try:
         built = _build(recipe, model, train, val, test)
@@ -128,8 +131,7 @@ def fit(
             exc.source = exc.source or recipe.source
         raise
     run_dir = out_dir if resume and out_dir else _claim_run_dir(out_dir, recipe)
-    if not resume:
-        rundir.write_config(run_dir, recipe)
+    rundir.write_config(run_dir, recipe)  # on resume: records a changed epochs/device/threads
     return _run(built, recipe, run_dir, resume, callbacks or [], progress)
 
 
@@ -230,6 +232,7 @@ def _run(
     if bar is not None:
         callbacks.add(bar)
     if resume:
+        remove_stale_temps(folder)  # left by a kill -9 in the middle of a checkpoint write
         saved = checkpoint.load(folder / "last.pt", map_location=state_loop.device)
         callbacks.load_states(checkpoint.restore(state_loop, saved, source=folder / "last.pt"))
     with _stop_on_interrupt(state_loop):

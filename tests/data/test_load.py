@@ -84,11 +84,19 @@ def test_test_file_with_an_unseen_class(tmp_path: Path) -> None:
     assert err.value.source == str(test)
 
 
-def test_num_classes_counts_labels_of_every_split(tmp_path: Path) -> None:
+def test_num_classes_comes_from_the_training_labels(tmp_path: Path) -> None:
     train = _classes_csv(tmp_path / "train.csv")
-    test = _csv(tmp_path / "test.csv", ["1,1,6", "2,2,0"])
+    test = _csv(tmp_path / "test.csv", ["1,1,3", "2,2,0"])
     splits = load_arrays(DataConfig(path=str(train), test_path=str(test)), classification=True)
-    assert splits.num_classes == 7
+    assert splits.num_classes == 4
+
+
+def test_numeric_test_label_unseen_in_training_names_the_row(tmp_path: Path) -> None:
+    train = _classes_csv(tmp_path / "train.csv")  # labels 0..3
+    test = _csv(tmp_path / "test.csv", ["1,1,3", "2,2,0", "3,3,6"])
+    with pytest.raises(DataError, match=r"row 4: label 6 never occurs in the training data; expected .* 0\.\.3") as err:
+        load_arrays(DataConfig(path=str(train), test_path=str(test)), classification=True)
+    assert err.value.source == str(test)
 
 
 def test_regression_targets_are_float32(tmp_path: Path) -> None:

@@ -341,3 +341,18 @@ def test_resume_at_an_epoch_boundary_in_process(
     assert_same(resumed.model.state_dict(), reference.model.state_dict(), "returned model")
     assert without_seconds(resumed.history) == without_seconds(reference.history)
     assert resumed.history[:2] == stopped.history  # the first two epochs come from the checkpoint as they were
+
+
+def test_resume_without_a_recipe_continues_the_saved_one(
+    tmp_path: Path, blobs: dict[str, tuple[torch.Tensor, torch.Tensor]]
+) -> None:
+    """fit(out=DIR, resume=True, epochs=N) reads the run's config.toml; the new epochs are recorded there."""
+    data = {"train": blobs["train"], "val": blobs["val"]}
+    settings: dict[str, Any] = {"task": "tabular", "epochs": 2, "seed": 3, "optimizer": "sgd", "learning_rate": 0.05}
+    first = trainwise.fit(**data, out=tmp_path / "run", progress="off", **settings)
+    (tmp_path / "run" / "checkpoints" / ".last.pt.x1y2.tmp").write_bytes(b"left by a kill -9 mid-write")
+    resumed = trainwise.fit(**data, out=tmp_path / "run", resume=True, progress="off", epochs=3)
+    assert resumed.recipe.optimizer.name == "sgd" and resumed.recipe.seed == 3
+    assert len(resumed.history) == 3 and resumed.history[:2] == first.history
+    assert trainwise.load_recipe(tmp_path / "run" / "config.toml").epochs == 3
+    assert not list((tmp_path / "run" / "checkpoints").glob(".*.tmp"))

@@ -88,9 +88,10 @@ def load_arrays(cfg: DataConfig, *, classification: bool, binary: bool = False) 
         )
     parts = [p for p in (train, test) if p is not None]
     for part in parts:
-        part.x = _scaled(part.x, scale)
         part.y = _class_labels(part, binary) if classification else _targets(part)
 
+    if classification and test is not None and not train.classes and len(test.y):
+        _check_test_labels_known(test, int(train.y.max(initial=-1)))
     try:
         kept, held = split_indices(train.y, cfg.validation_split, cfg.split_seed, stratify=classification)
     except DataError as exc:
@@ -100,11 +101,11 @@ def load_arrays(cfg: DataConfig, *, classification: bool, binary: bool = False) 
         num_classes = len(train.classes) if train.classes else max(int(p.y.max(initial=-1)) for p in parts) + 1
     return ArraySplits(
         name=name,
-        train_x=train.x[kept],
+        train_x=_scaled(train.x[kept], scale),  # split first, then convert: one float copy per sample
         train_y=train.y[kept],
-        val_x=train.x[held] if len(held) else None,
+        val_x=_scaled(train.x[held], scale) if len(held) else None,
         val_y=train.y[held] if len(held) else None,
-        test_x=test.x if test is not None else None,
+        test_x=_scaled(test.x, scale) if test is not None else None,
         test_y=test.y if test is not None else None,
         classes=train.classes,
         num_classes=num_classes,
@@ -183,7 +184,7 @@ def _match_classes(test: _Part, train: _Part) -> _Part:
 
 
 def _scaled(x: np.ndarray, scale: float | None) -> np.ndarray:
-    features = x.astype(np.float32)  # a copy, so dividing in place is safe
+    features = x.astype(np.float32, copy=True)  # a copy, so dividing in place is safe
     if scale:
         features /= np.float32(scale)
     return features
@@ -223,3 +224,15 @@ def _targets(part: _Part) -> np.ndarray:
             source=part.source,
         )
     return part.y.astype(np.float32)
+
+
+def _check_test_labels_known(test: _Part, train_max: int) -> None:
+    """A numeric test label the training data never shows would silently add an untrainable class."""
+    unseen = np.flatnonzero(test.y > train_max)
+    if len(unseen):
+        i = int(unseen[0])
+        raise DataError(
+            f"{test.where(i)}: label {int(test.y[i])} never occurs in the training data; "
+            f"expected test labels among the training labels 0..{train_max}",
+            source=test.source,
+        )

@@ -38,8 +38,13 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
             f"unreadable checkpoint ({exc.__class__.__name__}); expected a trainwise .pt file",
             source=str(path),
         ) from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
+    if not isinstance(data, dict) or not isinstance(data.get("format"), int):
         raise RunError(f"not a trainwise checkpoint (format {FORMAT})", source=str(path))
+    if data["format"] != FORMAT:
+        raise RunError(
+            f"checkpoint format {data['format']} comes from another trainwise version; this one reads format {FORMAT}",
+            source=str(path),
+        )
     return data
 
 
