@@ -79,11 +79,13 @@ def test_mlp_batch_norm_sits_between_linear_and_activation() -> None:
     assert [m.num_features for m in layers(model, nn.BatchNorm1d)] == [6, 5]
 
 
-def test_mlp_input_size_that_disagrees_with_the_data_is_an_error() -> None:
+@pytest.mark.parametrize(("name", "shape", "features"), [("mlp", (8,), 8), ("cnn", (1, 28, 28), 784)])
+def test_input_size_that_disagrees_with_the_data_is_an_error(name: str, shape: tuple[int, ...], features: int) -> None:
     with pytest.raises(DataError) as caught:
-        build_model(ModelConfig(input_size=100), (8,), 3)
+        build_model(ModelConfig(name=name, input_size=100), shape, 3)
     assert caught.value.key == "model.input_size"
-    assert "8" in str(caught.value)
+    assert f"{features} features" in str(caught.value)
+    assert build_model(ModelConfig(name=name, input_size=features), shape, 3) is not None
 
 
 # --- cnn ----------------------------------------------------------------------------------------------------

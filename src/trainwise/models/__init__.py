@@ -14,17 +14,15 @@ from trainwise.models.mlp import ACTIVATIONS, MLP
 ModelFactory = Callable[[ModelConfig, tuple[int, ...], int], nn.Module]
 
 
-def _mlp(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int) -> nn.Module:
+def _features(input_shape: tuple[int, ...]) -> int:
     features = 1
     for size in input_shape:
         features *= size
-    if cfg.input_size is not None and cfg.input_size != features:
-        raise DataError(
-            f"{cfg.input_size} does not match the data: each sample has {features} features "
-            f"(shape {tuple(input_shape)}); expected {features}, or remove model.input_size",
-            key="model.input_size",
-        )
-    return MLP(features, cfg.hidden, outputs, cfg.activation, cfg.dropout, cfg.batch_norm)
+    return features
+
+
+def _mlp(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int) -> nn.Module:
+    return MLP(_features(input_shape), cfg.hidden, outputs, cfg.activation, cfg.dropout, cfg.batch_norm)
 
 
 def _cnn(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int) -> nn.Module:
@@ -48,6 +46,13 @@ def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int) ->
         raise ConfigError(
             f"unknown activation '{cfg.activation}'; {did_you_mean(cfg.activation, ACTIVATIONS)}",
             key="model.activation",
+        )
+    features = _features(input_shape)
+    if cfg.input_size is not None and cfg.input_size != features:  # the user's statement of the input, checked
+        raise DataError(
+            f"{cfg.input_size} does not match the data: each sample has {features} features "
+            f"(shape {tuple(input_shape)}); expected {features}, or remove model.input_size",
+            key="model.input_size",
         )
     return MODELS[cfg.name](cfg, input_shape, outputs)
 
