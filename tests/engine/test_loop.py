@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -54,6 +55,14 @@ def test_history_has_one_entry_per_epoch_with_the_documented_keys(run_fit: RunFi
     assert [entry["step"] for entry in result.history] == [8, 16, 24]  # 240 samples in batches of 32
     assert result.final == result.history[-1]
     assert result.stopped_reason == "completed"
+
+
+def test_epoch_seconds_count_each_epoch_once(run_fit: RunFit, blobs: Data) -> None:
+    """Each epoch's `seconds` is its own wall time: between the epoch's start and end hooks, at least its sleeps."""
+    clock = EpochClock(sleep=0.01)
+    result = run_fit(blobs, epochs=2, callbacks=[clock])
+    for entry, (began, ended) in zip(result.history, clock.spans, strict=True):
+        assert 8 * 0.01 <= entry["seconds"] <= ended - began  # 8 batches per epoch, each at least 10 ms
 
 
 def test_regression_history_logs_rmse_and_mae_without_validation(run_fit: RunFit, linear: Data) -> None:
@@ -450,3 +459,20 @@ def test_validation_split_is_stratified_for_class_labels(run_fit: RunFit, blobs:
     x, y = blobs["train"]
     labels = [int(y[(x == row).all(dim=1)][0]) for row in seen.val]
     assert sorted(labels.count(k) for k in range(3)) == [20, 20, 20]
+
+
+class EpochClock(Callback):
+    """Sleeps `sleep` seconds each step and records each epoch's (start, end) as the hooks see them."""
+
+    def __init__(self, sleep: float) -> None:
+        self.sleep = sleep
+        self.spans: list[tuple[float, float]] = []
+
+    def on_epoch_start(self, loop: Loop) -> None:
+        self.began = time.perf_counter()
+
+    def on_batch_end(self, loop: Loop) -> None:
+        time.sleep(self.sleep)
+
+    def on_epoch_end(self, loop: Loop) -> None:
+        self.spans.append((self.began, time.perf_counter()))

@@ -8,6 +8,7 @@ state, so that a resumed run ends bit-identical to an uninterrupted one (on CPU)
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ def capture(loop: Loop, callbacks: dict[str, Any], extra: dict[str, Any] | None 
             "order": progress.order.cpu() if progress.order is not None else None,
             "loss_sum": progress.loss_sum.cpu() if progress.loss_sum is not None else None,
             "samples": progress.samples,
-            "seconds": progress.seconds,
+            "seconds": progress.elapsed() if loop.state.batch else 0.0,  # mid-epoch: carried into the resume
             "metrics": [m.state() for m in loop.train_metrics],
         },
         "history": list(loop.state.history),
@@ -95,6 +96,7 @@ def restore(loop: Loop, data: dict[str, Any], *, source: str | Path | None = Non
     progress.order = saved["order"]
     progress.loss_sum = saved["loss_sum"].to(loop.device) if saved["loss_sum"] is not None else None
     progress.samples, progress.seconds = saved["samples"], saved["seconds"]
+    progress.session_start = time.perf_counter()
     for metric, state in zip(loop.train_metrics, saved["metrics"], strict=True):
         metric.load_state({k: v.to(loop.device) if isinstance(v, torch.Tensor) else v for k, v in state.items()})
     return dict(data.get("callbacks") or {})

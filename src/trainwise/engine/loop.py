@@ -29,7 +29,7 @@ def run(loop: Loop, callbacks: CallbackList) -> Loop:
     callbacks.on_fit_start(loop)
     while state.epoch < loop.epochs and not state.stop:
         callbacks.on_epoch_start(loop)
-        started = time.perf_counter()
+        loop.progress.session_start = time.perf_counter()
         train_logs = train_epoch(loop, callbacks)
         if state.stop and state.stopped_reason != "diverged":
             break  # interrupted or stopped mid-epoch: position kept for a resume
@@ -38,7 +38,7 @@ def run(loop: Loop, callbacks: CallbackList) -> Loop:
             logs.update(evaluate(loop.model, loop.val, loop.loss, loop.metric_names, prefix="val_"))
         logs["lr"] = loop.lr
         logs["step"] = state.step
-        logs["seconds"] = loop.progress.seconds + time.perf_counter() - started
+        logs["seconds"] = loop.progress.elapsed()
         state.epoch += 1
         state.batch = 0
         loop.progress.seconds = 0.0
@@ -74,7 +74,6 @@ def train_epoch(loop: Loop, callbacks: CallbackList) -> dict[str, float]:
     check_every = 1 if loop.device.type == "cpu" else _CUDA_CHECK_EVERY
     recent = torch.empty(check_every, device=loop.device)
     batch_hooks = bool(callbacks.per_batch)
-    started = time.perf_counter()
     model.train()
     for x, y in loop.train.epoch(progress.order, state.batch):
         outputs = model(x)
@@ -112,7 +111,6 @@ def train_epoch(loop: Loop, callbacks: CallbackList) -> dict[str, float]:
             callbacks.on_batch_end(loop)
             if state.stop:
                 break
-    progress.seconds += time.perf_counter() - started
     if state.stopped_reason == "diverged":
         return {"train_loss": math.nan}
     if not state.stop and check_every > 1 and not torch.isfinite(loss_sum):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,12 @@ class EpochProgress:
     order: torch.Tensor | None = None
     loss_sum: torch.Tensor | None = None
     samples: int = 0
-    seconds: float = 0.0  # time spent in this epoch before a resume
+    seconds: float = 0.0  # time spent in this epoch by earlier sessions (before a resume)
+    session_start: float = field(default_factory=time.perf_counter)  # when this session's part of the epoch began
+
+    def elapsed(self) -> float:
+        """Seconds spent in the current epoch so far, across a resume."""
+        return self.seconds + time.perf_counter() - self.session_start
 
 
 @dataclass
