@@ -219,3 +219,15 @@ def test_version(tmp_path: Path) -> None:
     done = trainwise_cli("--version", cwd=tmp_path)
     assert done.returncode == 0
     assert done.stdout.strip() == f"trainwise {trainwise.__version__}"
+
+
+def test_python_dash_m_is_the_same_cli(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "trainwise", "--version"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"trainwise {trainwise.__version__}"
+    bad = subprocess.run(
+        [sys.executable, "-m", "trainwise", "fit", "absent.toml"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "absent.toml" in bad.stderr
