@@ -266,23 +266,17 @@ def _claim_run_dir(out: Path | None, recipe: Recipe) -> Path:
     return rundir.new_run_dir(recipe.name or "run")
 
 
-def _default_metrics(targets: str) -> list[str]:
-    return ["accuracy"] if targets != "real" else ["rmse", "mae"]
-
-
 def _spell_out_metrics(recipe: Recipe) -> Recipe:
     """Default metrics follow the loss: name them in the recipe, so config.toml says what ran and a resume,
     which reloads config.toml, measures the same (the static default `accuracy` does not fit a regression)."""
     if "metrics" in recipe.model_fields_set or recipe.loss not in LOSSES:  # an unknown loss is reported by _build
         return recipe
     targets = build_loss(recipe.loss, recipe.regularization).targets
-    return recipe.model_copy(update={"metrics": _default_metrics(targets)})
+    return recipe.model_copy(update={"metrics": ["accuracy"] if targets != "real" else ["rmse", "mae"]})
 
 
 def _metric_names(recipe: Recipe, targets: str) -> list[str]:
-    """The recipe's metrics, checked against the kind of targets; defaults follow the loss."""
-    if "metrics" not in recipe.model_fields_set:
-        return _default_metrics(targets)
+    """The recipe's metrics (spelled out by `fit`), checked against the kind of targets."""
     for name in recipe.metrics:
         metric = build_metric(name)  # raises for unknown names
         regression = metric.name in ("mse", "rmse", "mae")

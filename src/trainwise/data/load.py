@@ -90,15 +90,15 @@ def load_arrays(cfg: DataConfig, *, classification: bool, binary: bool = False) 
     for part in parts:
         part.y = _class_labels(part, binary) if classification else _targets(part)
 
-    if classification and test is not None and not train.classes and len(test.y):
-        _check_test_labels_known(test, int(train.y.max(initial=-1)))
+    num_classes = None
+    if classification:
+        num_classes = len(train.classes) if train.classes else int(train.y.max()) + 1
+        if test is not None and not train.classes:
+            _check_test_labels_known(test, num_classes - 1)
     try:
         kept, held = split_indices(train.y, cfg.validation_split, cfg.split_seed, stratify=classification)
     except DataError as exc:
         raise DataError(exc.message, source=train.source, key="data.validation_split") from None
-    num_classes = None
-    if classification:
-        num_classes = len(train.classes) if train.classes else max(int(p.y.max(initial=-1)) for p in parts) + 1
     return ArraySplits(
         name=name,
         train_x=_scaled(train.x[kept], scale),  # split first, then convert: one float copy per sample
