@@ -22,6 +22,14 @@ def cache_dir(shared_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return shared_cache
 
 
+@pytest.fixture(autouse=True)
+def storage_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs and studies go to a database of the test's own, never to ./trainwise.db of the checkout."""
+    url = f"sqlite:///{tmp_path / 'trainwise.db'}"
+    monkeypatch.setenv("TRAINWISE_STORAGE", url)
+    return url
+
+
 def make_blobs(n: int = 240, features: int = 8, classes: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Gaussian clusters around random centres: separable enough that any sane optimizer makes progress."""
     gen = torch.Generator().manual_seed(seed)

@@ -1,0 +1,1 @@
+"""Plots (matplotlib, Agg) and self-contained HTML reports of runs and studies."""
