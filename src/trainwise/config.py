@@ -123,6 +123,29 @@ class EarlyStoppingConfig(_Section):
     restore_best: bool = True
 
 
+class AugmentConfig(_Section):
+    """Image augmentation on the training batch, on the device (each probability or size 0 = off)."""
+
+    crop_padding: int = Field(0, ge=0)  # random crop after zero-padding each side by this many pixels
+    flip: float = Field(0.0, ge=0, le=1)  # probability of a horizontal flip
+    shift: float = Field(0.0, ge=0, lt=1)  # random translation up to this fraction of the size
+    rotate: float = Field(0.0, ge=0, le=180)  # random rotation up to this many degrees
+    cutout: int = Field(0, ge=0)  # side of a square zeroed at a random place
+    mixup: float = Field(0.0, ge=0)  # Beta(alpha, alpha) for mixup (0 = off)
+    cutmix: float = Field(0.0, ge=0)  # Beta(alpha, alpha) for cutmix (0 = off)
+    mix_probability: float = Field(1.0, ge=0, le=1)  # share of batches that get mixup/cutmix
+
+    @property
+    def active(self) -> bool:
+        """Whether any augmentation is on."""
+        return bool(self.crop_padding or self.flip or self.shift or self.rotate or self.cutout or self.mixed)
+
+    @property
+    def mixed(self) -> bool:
+        """Whether batches are mixed (mixup or cutmix), which mixes the loss too."""
+        return bool((self.mixup or self.cutmix) and self.mix_probability)
+
+
 class Recipe(_Section):
     """Everything a run needs besides code: task, data, model, optimizer, schedule, regularization."""
 
@@ -143,6 +166,13 @@ class Recipe(_Section):
     regularization: RegularizationConfig = Field(default_factory=RegularizationConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     early_stopping: EarlyStoppingConfig | None = None
+    accumulate_steps: int = Field(1, ge=1)  # micro-batches per optimizer step (gradient accumulation)
+    precision: Literal["32", "bf16", "fp16"] = "32"  # autocast dtype; fp16 (with a GradScaler) on CUDA only
+    ema_decay: float | None = Field(None, gt=0, lt=1)  # EMA of the weights, used for validation and best.pt
+    swa_start_epoch: int | None = Field(None, ge=0)  # stochastic weight averaging from this epoch (0-based)
+    swa_lr: float | None = Field(None, gt=0)  # SWA's constant learning rate (default: the optimizer's)
+    compile: bool = False  # torch.compile the model for training (falls back with a warning)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
     _source: str | None = PrivateAttr(default=None)
 
     @property
@@ -156,6 +186,21 @@ class Recipe(_Section):
         if value == "full" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
             return value
         raise ValueError('batch_size must be an integer >= 1, or "full" for full-batch gradient descent')
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_name(cls, value: Any) -> Any:
+        if value in (32, "fp32", "float32"):
+            return "32"
+        if value in ("bf16", "fp16", "32"):
+            return value
+        raise ValueError('precision must be "32", "bf16" or "fp16"')
+
+    @model_validator(mode="after")
+    def _one_average(self) -> Recipe:
+        if self.ema_decay is not None and self.swa_start_epoch is not None:
+            raise ValueError("give either ema_decay or swa_start_epoch (one kind of weight averaging), not both")
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         """The recipe as plain data (for config.toml, summary.json and the store), None values dropped."""

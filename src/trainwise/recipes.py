@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from trainwise.config import Recipe, build_recipe, load_recipe
 from trainwise.errors import ConfigError, did_you_mean
 
-_SECTIONS = ("data", "model", "optimizer", "regularization", "schedule", "early_stopping")
+_SECTIONS = ("data", "model", "optimizer", "regularization", "schedule", "early_stopping", "augment")
 
 
 def resolve_recipe(

@@ -7,6 +7,7 @@ directory is touched, so a bad call never damages an earlier run.
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import signal
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from trainwise.engine.callbacks import (
     HistoryFile,
     StepCheckpoint,
 )
+from trainwise.engine.features import build_features
 from trainwise.engine.metrics import build_metric, higher_is_better
 from trainwise.engine.optim import LOSSES, build_loss, build_optimizer, build_schedule
 from trainwise.engine.progress import make_progress
@@ -184,7 +186,7 @@ def _build(recipe: Recipe, user_model: nn.Module | None, train: Any, val: Any, t
     schedule = build_schedule(
         optimizer,
         recipe.schedule,
-        steps_per_epoch=len(train_batches),
+        steps_per_epoch=math.ceil(len(train_batches) / recipe.accumulate_steps),  # optimizer steps
         epochs=recipe.epochs,
         mode_max=higher_is_better(recipe.schedule.monitor),
     )
@@ -208,6 +210,7 @@ def _build(recipe: Recipe, user_model: nn.Module | None, train: Any, val: Any, t
         l1=recipe.regularization.l1,
         l2=recipe.regularization.l2,
         train_metrics=[build_metric(name) for name in metric_names],
+        **build_features(recipe, net, data.input_shape, device),
     )
     return _Built(state_loop, data)
 
@@ -237,10 +240,13 @@ def _run(
         callbacks.load_states(checkpoint.restore(state_loop, saved, source=folder / "last.pt"))
     with _stop_on_interrupt(state_loop):
         loop.run(state_loop, callbacks)
+    if state_loop.average is not None and state_loop.state.stopped_reason != "interrupted":
+        state_loop.average.finish(state_loop.model, (x for x, _ in state_loop.train.epoch(None)))
     test_logs = None
     if data.test is not None and state_loop.state.stopped_reason not in ("diverged", "interrupted"):
         test_batches = make_batches(data.test, 1024, state_loop.device)
-        test_logs = loop.evaluate(state_loop.model, test_batches, state_loop.loss, state_loop.metric_names)
+        with state_loop.precision.autocast() if state_loop.precision is not None else contextlib.nullcontext():
+            test_logs = loop.evaluate(state_loop.model, test_batches, state_loop.loss, state_loop.metric_names)
     state = state_loop.state
     result = FitResult(
         run_dir=run_dir,

@@ -131,7 +131,7 @@ class EarlyStopping(Callback):
         if improved(float(value), self.best, self.maximize, self.min_delta):
             self.best, self.best_epoch, self.wait = float(value), loop.state.logs["epoch"], 0
             if self.restore_best:
-                self.best_weights = {k: v.detach().clone() for k, v in loop.model.state_dict().items()}
+                self.best_weights = {k: v.detach().clone() for k, v in loop.eval_model.state_dict().items()}
             return
         self.wait += 1
         if self.wait >= self.patience and not loop.state.stop:
@@ -140,7 +140,7 @@ class EarlyStopping(Callback):
 
     def on_fit_end(self, loop: Loop) -> None:
         if self.restore_best and self.best_weights is not None and loop.state.stopped_reason != "interrupted":
-            loop.model.load_state_dict(self.best_weights)
+            loop.eval_model.load_state_dict(self.best_weights)
             loop.state.weights_epoch = self.best_epoch
 
     def state_dict(self) -> dict[str, Any]:
@@ -173,7 +173,7 @@ class Checkpoint(Callback):
         if loop.state.best_epoch == loop.state.epoch:
             best = {
                 "format": checkpoint.FORMAT,
-                "model": loop.model.state_dict(),
+                "model": loop.eval_model.state_dict(),
                 "epoch": loop.state.epoch,
                 "monitor": loop.monitor,
                 "value": loop.state.best_value,
@@ -200,7 +200,8 @@ class StepCheckpoint(Checkpoint):
         self.every_steps = every_steps
 
     def on_batch_end(self, loop: Loop) -> None:
-        if loop.state.step % self.every_steps == 0 and loop.state.batch < len(loop.train):
+        at_step = loop.state.batch % loop.accumulate_steps == 0  # a step was just taken (not mid-accumulation)
+        if at_step and loop.state.step % self.every_steps == 0 and loop.state.batch < len(loop.train):
             self.save_last(loop)
 
 

@@ -70,8 +70,33 @@ def capture(loop: Loop, callbacks: dict[str, Any], extra: dict[str, Any] | None 
         "history": list(loop.state.history),
         "best": {"epoch": loop.state.best_epoch, "value": loop.state.best_value},
         "callbacks": callbacks,
+        **_feature_states(loop),
         **(extra or {}),
     }
+
+
+def _feature_states(loop: Loop) -> dict[str, Any]:
+    """Only what the run's features hold: the weight average, the fp16 scaler, gradients accumulated mid-group."""
+    states: dict[str, Any] = {}
+    if loop.average is not None:
+        states["average"] = loop.average.state_dict()
+    if loop.precision is not None and loop.precision.scaler is not None:
+        states["scaler"] = loop.precision.state_dict()
+    if loop.accumulate_steps > 1 and loop.state.batch % loop.accumulate_steps:
+        params = [p for group in loop.optimizer.param_groups for p in group["params"]]
+        states["accumulated"] = [p.grad.detach().clone() if p.grad is not None else None for p in params]
+    return states
+
+
+def _restore_features(loop: Loop, data: dict[str, Any]) -> None:
+    if loop.average is not None and data.get("average") is not None:
+        loop.average.load_state_dict(data["average"], loop.optimizer)
+    if loop.precision is not None and data.get("scaler") is not None:
+        loop.precision.load_state_dict(data["scaler"])
+    if data.get("accumulated") is not None:
+        params = [p for group in loop.optimizer.param_groups for p in group["params"]]
+        for param, grad in zip(params, data["accumulated"], strict=True):
+            param.grad = grad.to(param.device) if grad is not None else None
 
 
 def restore(loop: Loop, data: dict[str, Any], *, source: str | Path | None = None) -> dict[str, Any]:
@@ -99,6 +124,7 @@ def restore(loop: Loop, data: dict[str, Any], *, source: str | Path | None = Non
     progress.session_start = time.perf_counter()
     for metric, state in zip(loop.train_metrics, saved["metrics"], strict=True):
         metric.load_state({k: v.to(loop.device) if isinstance(v, torch.Tensor) else v for k, v in state.items()})
+    _restore_features(loop, data)
     return dict(data.get("callbacks") or {})
 
 

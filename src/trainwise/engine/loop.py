@@ -7,6 +7,7 @@ at the exact step a loss turns NaN/Inf).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from typing import Any
@@ -29,13 +30,20 @@ def run(loop: Loop, callbacks: CallbackList) -> Loop:
     callbacks.on_fit_start(loop)
     while state.epoch < loop.epochs and not state.stop:
         callbacks.on_epoch_start(loop)
+        if loop.average is not None and loop.average.swa_epoch(state.epoch):
+            loop.average.begin_swa(loop.optimizer)
         loop.progress.session_start = time.perf_counter()
         train_logs = train_epoch(loop, callbacks)
         if state.stop and state.stopped_reason != "diverged":
             break  # interrupted or stopped mid-epoch: position kept for a resume
         logs: dict[str, Any] = {"epoch": state.epoch + 1, **train_logs}
+        swa_epoch = loop.average is not None and loop.average.swa_epoch(state.epoch)
+        if swa_epoch and state.stopped_reason != "diverged":
+            assert loop.average is not None
+            loop.average.update(loop.model)
         if loop.val is not None and state.stopped_reason != "diverged":
-            logs.update(evaluate(loop.model, loop.val, loop.loss, loop.metric_names, prefix="val_"))
+            with loop.precision.autocast() if loop.precision is not None else contextlib.nullcontext():
+                logs.update(evaluate(loop.eval_model, loop.val, loop.loss, loop.metric_names, prefix="val_"))
         logs["lr"] = loop.lr
         logs["step"] = state.step
         logs["seconds"] = loop.progress.elapsed()
@@ -45,7 +53,7 @@ def run(loop: Loop, callbacks: CallbackList) -> Loop:
         state.logs = logs
         state.history.append(logs)
         _track_best(loop, logs)
-        _step_epoch_schedule(loop, logs)
+        _step_epoch_schedule(loop, logs, swa_epoch)
         callbacks.on_epoch_end(loop)
     if not state.stop:
         state.stopped_reason = "completed"
@@ -56,16 +64,47 @@ def run(loop: Loop, callbacks: CallbackList) -> Loop:
 
 
 def train_epoch(loop: Loop, callbacks: CallbackList) -> dict[str, float]:
-    """One pass over the training batches (from `loop.state.batch` when resuming); returns train_* logs."""
+    """One pass over the training batches (from `loop.state.batch` when resuming); returns train_* logs.
+
+    Chooses its path once per epoch: the lean loop when no accumulation, autocast, averaging, augmentation
+    or compile is on (so features that are off cost nothing per step), else the loop that has them all.
+    """
+    if loop.state.batch == 0:
+        _begin_epoch(loop)
+    if loop.plain:
+        _plain_steps(loop, callbacks)
+    else:
+        _full_steps(loop, callbacks)
+    return _epoch_logs(loop)
+
+
+def _begin_epoch(loop: Loop) -> None:
+    progress = loop.progress
+    progress.order = _epoch_order(loop)
+    progress.loss_sum = torch.zeros((), device=loop.device)
+    progress.samples = 0
+    for metric in loop.train_metrics:
+        metric.reset()
+
+
+def _epoch_logs(loop: Loop) -> dict[str, float]:
+    state = loop.state
+    if state.stopped_reason == "diverged":
+        return {"train_loss": math.nan}
+    assert loop.progress.loss_sum is not None
+    if not state.stop and loop.device.type != "cpu" and not torch.isfinite(loop.progress.loss_sum):
+        _diverged(loop, state.step)
+        return {"train_loss": math.nan}
+    logs = {"train_loss": loop.running_loss()}
+    logs.update({f"train_{m.name}": m.compute() for m in loop.train_metrics})
+    return logs
+
+
+def _plain_steps(loop: Loop, callbacks: CallbackList) -> None:
+    """The lean loop: one batch, one optimizer step."""
     model, optimizer, state, progress = loop.model, loop.optimizer, loop.state, loop.progress
     loss_fn = loop.loss.fn
     metrics = loop.train_metrics
-    if state.batch == 0:
-        progress.order = _epoch_order(loop)
-        progress.loss_sum = torch.zeros((), device=loop.device)
-        progress.samples = 0
-        for metric in metrics:
-            metric.reset()
     loss_sum = progress.loss_sum
     assert loss_sum is not None
     weights = penalty_weights(model) if (loop.l1 or loop.l2) else None
@@ -111,14 +150,106 @@ def train_epoch(loop: Loop, callbacks: CallbackList) -> dict[str, float]:
             callbacks.on_batch_end(loop)
             if state.stop:
                 break
-    if state.stopped_reason == "diverged":
-        return {"train_loss": math.nan}
-    if not state.stop and check_every > 1 and not torch.isfinite(loss_sum):
-        _diverged(loop, state.step)
-        return {"train_loss": math.nan}
-    logs = {"train_loss": loop.running_loss()}
-    logs.update({f"train_{m.name}": m.compute() for m in metrics})
-    return logs
+
+
+def _full_steps(loop: Loop, callbacks: CallbackList) -> None:
+    """The loop with accumulation, autocast (+ fp16 scaling), EMA, augmentation and a compiled forward.
+
+    With `accumulate_steps = k`, batches [g*k, g*k + k) of the epoch make one optimizer step; each batch's loss
+    is weighted by its share of the step's samples, so the step equals one over the concatenated batch (an
+    uneven last group included). `state.step` counts optimizer steps, `state.batch` batches; callbacks run
+    after every batch, and a checkpoint taken mid-group carries the gradients accumulated so far.
+    """
+    model, optimizer, state, progress = loop.model, loop.optimizer, loop.state, loop.progress
+    loss_fn = loop.loss.fn
+    metrics = loop.train_metrics
+    loss_sum = progress.loss_sum
+    assert loss_sum is not None
+    weights = penalty_weights(model) if (loop.l1 or loop.l2) else None
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    average = loop.average
+    swa_epoch = average is not None and average.swa_epoch(state.epoch)
+    per_step_schedule = loop.schedule.scheduler if loop.schedule.interval == "step" and not swa_epoch else None
+    ema = average if average is not None and average.kind == "ema" else None
+    autocast = loop.precision.autocast if loop.precision is not None else contextlib.nullcontext
+    scaler = loop.precision.scaler if loop.precision is not None else None
+    augment = loop.augment
+    forward = loop.forward or model
+    k = loop.accumulate_steps
+    batches = len(loop.train)
+    check_every = 1 if loop.device.type == "cpu" else _CUDA_CHECK_EVERY
+    recent = torch.empty(check_every, device=loop.device)
+    recent_steps = [0] * check_every
+    batch_hooks = bool(callbacks.per_batch)
+    model.train()
+    for seen, (x, y) in enumerate(loop.train.epoch(progress.order, state.batch), start=1):
+        batch = state.batch
+        count = y.shape[0]
+        mixed, weight = None, 1.0
+        if augment is not None:
+            x, mixed, weight = augment(x, y, state.epoch, batch)
+        with autocast():
+            outputs = forward(x)
+            loss = loss_fn(outputs, y)
+            if mixed is not None:
+                loss = weight * loss + (1.0 - weight) * loss_fn(outputs, mixed)
+        if check_every == 1:
+            if not math.isfinite(loss.item()):
+                _diverged(loop, state.step + 1)
+                break
+        else:
+            recent[(seen - 1) % check_every] = loss.detach()
+            recent_steps[(seen - 1) % check_every] = state.step + 1
+        total = loss
+        if weights is not None:
+            extra = penalty(weights, loop.l1, loop.l2)
+            if extra is not None:
+                total = loss + extra
+        if k > 1:
+            total = total * (count / _group_samples(loop, batch - batch % k))
+        if batch % k == 0:
+            optimizer.zero_grad(set_to_none=True)
+        (scaler.scale(total) if scaler is not None else total).backward()
+        state.batch += 1
+        if state.batch % k == 0 or state.batch == batches:
+            _optimizer_step(loop, params, scaler)
+            if per_step_schedule is not None:
+                per_step_schedule.step()
+            if ema is not None:
+                ema.update(model)
+            state.step += 1
+        loss_sum.add_(loss.detach(), alpha=count)
+        progress.samples += count
+        detached = outputs.detach()
+        for metric in metrics:
+            metric.update(detached, y)
+        if check_every > 1 and seen % check_every == 0 and not torch.isfinite(loss_sum):
+            _diverged(loop, recent_steps[_first_bad(recent)])
+            break
+        if batch_hooks:
+            callbacks.on_batch_end(loop)
+        if state.stop:
+            break
+
+
+def _optimizer_step(loop: Loop, params: list[torch.Tensor], scaler: torch.amp.GradScaler | None) -> None:
+    """Clip (after unscaling fp16 gradients) and step; the scaler skips steps whose gradients overflowed."""
+    if scaler is None:
+        if loop.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(params, loop.grad_clip)
+        loop.optimizer.step()
+        return
+    if loop.grad_clip is not None:
+        scaler.unscale_(loop.optimizer)
+        torch.nn.utils.clip_grad_norm_(params, loop.grad_clip)
+    scaler.step(loop.optimizer)
+    scaler.update()
+
+
+def _group_samples(loop: Loop, first: int) -> int:
+    """Samples in the accumulation group starting at batch `first` (every batch but the epoch's last is full)."""
+    size = loop.train.batch_size
+    return min((first + loop.accumulate_steps) * size, loop.train.num_samples) - first * size
 
 
 @torch.inference_mode()
@@ -169,9 +300,12 @@ def _track_best(loop: Loop, logs: dict[str, Any]) -> None:
         loop.state.best_epoch = logs["epoch"]
 
 
-def _step_epoch_schedule(loop: Loop, logs: dict[str, Any]) -> None:
+def _step_epoch_schedule(loop: Loop, logs: dict[str, Any], swa_epoch: bool = False) -> None:
     schedule = loop.schedule
-    if schedule.interval == "epoch":
+    if swa_epoch:
+        assert loop.average is not None and loop.average.scheduler is not None
+        loop.average.scheduler.step()  # SWALR replaces the recipe's schedule from swa_start_epoch on
+    elif schedule.interval == "epoch":
         schedule.scheduler.step()
     elif schedule.interval == "plateau" and schedule.monitor is not None:
         value = logs.get(schedule.monitor)

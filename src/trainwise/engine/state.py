@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -12,6 +13,11 @@ from torch import nn
 from trainwise.engine.batches import Batches
 from trainwise.engine.metrics import Metric
 from trainwise.engine.optim import Loss, Schedule
+
+if TYPE_CHECKING:
+    from trainwise.engine.augment import Augmenter
+    from trainwise.engine.averaging import WeightAverage
+    from trainwise.engine.precision import Precision
 
 
 @dataclass
@@ -68,6 +74,29 @@ class Loop:
     state: TrainState = field(default_factory=TrainState)
     progress: EpochProgress = field(default_factory=EpochProgress)
     train_metrics: list[Metric] = field(default_factory=list)
+    accumulate_steps: int = 1  # micro-batches per optimizer step
+    precision: Precision | None = None  # autocast (and fp16 scaler); None: full precision
+    average: WeightAverage | None = None  # EMA or SWA of the weights
+    augment: Augmenter | None = None  # image augmentation of each training batch
+    forward: Callable[[torch.Tensor], torch.Tensor] | None = None  # a compiled forward (None: the model)
+
+    @property
+    def plain(self) -> bool:
+        """No accumulation, autocast, averaging, augmentation or compile: the loop takes its leanest path."""
+        return (
+            self.accumulate_steps == 1
+            and self.precision is None
+            and self.average is None
+            and self.augment is None
+            and self.forward is None
+        )
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The network to validate and keep as best: the EMA of the weights when there is one, else the model."""
+        if self.average is not None and self.average.kind == "ema":
+            return self.average.module
+        return self.model
 
     def running_loss(self) -> float:
         """The mean training loss so far in this epoch (syncs with the device: call it sparingly)."""

@@ -1,0 +1,33 @@
+"""`compile = true`: the training forward through torch.compile, falling back to eager with one warning."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class CompiledForward:
+    """Calls `torch.compile(model)`; if compiling fails (no C++ compiler, an unsupported op...), warns once and
+    calls the eager model from then on. Parameters are shared, so checkpoints and evaluation see one model."""
+
+    def __init__(self, model: nn.Module, backend: str | Callable[..., Any] = "inductor") -> None:
+        self.model = model
+        self.compiled: Callable[[torch.Tensor], torch.Tensor] | None = torch.compile(model, backend=backend)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.compiled is not None:
+            try:
+                return self.compiled(x)
+            except Exception as exc:  # dynamo and its backends raise many kinds; the eager call re-raises user errors
+                self.compiled = None
+                reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+                warnings.warn(
+                    f"torch.compile failed ({exc.__class__.__name__}: {reason}); training without it",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        return self.model(x)
