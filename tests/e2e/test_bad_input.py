@@ -437,7 +437,24 @@ RESUME_CASES = [
     ),
 ]
 
-CASES = [*CONFIG_CASES, *USAGE_CASES, *BUILD_CASES, *DATA_CASES, *RESUME_CASES]
+# The training features' keys (accumulation, precision, weight averaging).
+FEATURE_CASES = [
+    bad("precision-unknown", config(precision='"fp8"'), ("bad.toml: precision:", '"32", "bf16" or "fp16"', "fp8")),
+    in_process(
+        bad(
+            "accumulate-steps-zero",
+            config(accumulate_steps="0"),
+            ("bad.toml: accumulate_steps:", "greater than or equal to 1", "got 0"),
+        )
+    ),
+    in_process(bad("ema-decay-one", config(ema_decay="1.0"), ("bad.toml: ema_decay:", "less than 1", "got 1.0"))),
+    in_process(bad("ema-decay-negative", config(ema_decay="-0.5"), ("bad.toml: ema_decay:", "greater than 0"))),
+    in_process(
+        bad("fp16-on-cpu", config(precision='"fp16"', device='"cpu"'), ("bad.toml: precision:", "needs a CUDA device"))
+    ),
+]
+
+CASES = [*CONFIG_CASES, *USAGE_CASES, *BUILD_CASES, *DATA_CASES, *RESUME_CASES, *FEATURE_CASES]
 SUBPROCESS_CASES = [case for case in CASES if not case.in_process]
 IN_PROCESS_CASES = [case for case in CASES if case.in_process]
 
