@@ -171,7 +171,7 @@ class Recipe(_Section):
     ema_decay: float | None = Field(None, gt=0, lt=1)  # EMA of the weights, used for validation and best.pt
     swa_start_epoch: int | None = Field(None, ge=0)  # stochastic weight averaging from this epoch (0-based)
     swa_lr: float | None = Field(None, gt=0)  # SWA's constant learning rate (default: the optimizer's)
-    compile: bool = False  # torch.compile the model for training (falls back with a warning)
+    compile: bool | Literal["inductor", "aot_eager", "eager"] = False  # torch.compile (true = inductor) for training
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     _source: str | None = PrivateAttr(default=None)
 

@@ -24,9 +24,12 @@ class CompiledForward:
                 return self.compiled(x)
             except Exception as exc:  # dynamo and its backends raise many kinds; the eager call re-raises user errors
                 self.compiled = None
-                reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+                root: BaseException = exc
+                while (inner := getattr(root, "inner_exception", None) or root.__cause__) is not None:
+                    root = inner  # backend failures wrap the real reason
+                reason = (str(root).strip().splitlines() or [""])[0][:160]
                 warnings.warn(
-                    f"torch.compile failed ({exc.__class__.__name__}: {reason}); training without it",
+                    f"torch.compile failed ({root.__class__.__name__}: {reason}); training without it",
                     RuntimeWarning,
                     stacklevel=2,
                 )

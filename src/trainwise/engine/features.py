@@ -47,5 +47,5 @@ def build_features(
             )
         features["augment"] = Augmenter(recipe.augment, recipe.seed)
     if recipe.compile:
-        features["forward"] = CompiledForward(model)
+        features["forward"] = CompiledForward(model, "inductor" if recipe.compile is True else recipe.compile)
     return features
