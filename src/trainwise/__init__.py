@@ -16,12 +16,14 @@ if TYPE_CHECKING:
     from trainwise.engine.callbacks import Callback
     from trainwise.tasks import load_task
     from trainwise.training import FitResult, fit
+    from trainwise.tune.lr_find import LRFindResult, lr_find
 
 __all__ = [
     "Callback",
     "ConfigError",
     "DataError",
     "FitResult",
+    "LRFindResult",
     "Recipe",
     "RunError",
     "TrainwiseError",
@@ -29,6 +31,7 @@ __all__ = [
     "fit",
     "load_recipe",
     "load_task",
+    "lr_find",
 ]
 
 _LAZY = {
@@ -36,6 +39,8 @@ _LAZY = {
     "FitResult": "trainwise.training",
     "Callback": "trainwise.engine.callbacks",
     "load_task": "trainwise.tasks",
+    "lr_find": "trainwise.tune.lr_find",
+    "LRFindResult": "trainwise.tune.lr_find",
 }
 
 
