@@ -48,7 +48,7 @@ def test_suggestion_lies_where_the_loss_falls(blobs: Splits) -> None:
     best = int(np.argmin(result.losses))
     assert at <= best  # before the minimum, never in the blow-up
     assert result.losses[at] < result.losses[0]  # at a learning rate that already trains
-    assert result.rule.startswith("valley")
+    assert result.rule.startswith("min/10")
 
 
 def test_rules_on_a_constructed_curve() -> None:
