@@ -19,6 +19,7 @@ Splits = dict[str, tuple[torch.Tensor, torch.Tensor]]
 # Written out so that any change to the public API is a deliberate one.
 PUBLIC_API = [
     "Callback",
+    "CompareResult",
     "ConfigError",
     "DataError",
     "FitResult",
@@ -27,6 +28,7 @@ PUBLIC_API = [
     "RunError",
     "TrainwiseError",
     "__version__",
+    "compare",
     "fit",
     "load_recipe",
     "load_task",

@@ -16,10 +16,12 @@ if TYPE_CHECKING:
     from trainwise.engine.callbacks import Callback
     from trainwise.tasks import load_task
     from trainwise.training import FitResult, fit
+    from trainwise.tune.compare import CompareResult, compare
     from trainwise.tune.lr_find import LRFindResult, lr_find
 
 __all__ = [
     "Callback",
+    "CompareResult",
     "ConfigError",
     "DataError",
     "FitResult",
@@ -28,6 +30,7 @@ __all__ = [
     "RunError",
     "TrainwiseError",
     "__version__",
+    "compare",
     "fit",
     "load_recipe",
     "load_task",
@@ -41,6 +44,8 @@ _LAZY = {
     "load_task": "trainwise.tasks",
     "lr_find": "trainwise.tune.lr_find",
     "LRFindResult": "trainwise.tune.lr_find",
+    "compare": "trainwise.tune.compare",
+    "CompareResult": "trainwise.tune.compare",
 }
 
 

@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--quiet", action="store_true", help="no progress and no table; print the run directory")
     fit.set_defaults(func=cmd_fit)
     add_lr_find_parser(commands)
+    add_compare_parser(commands)
+    add_learning_curve_parser(commands)
 
     data = commands.add_parser("data", help="built-in data sets")
     data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
@@ -165,19 +167,29 @@ def _add_common(command: argparse.ArgumentParser, what: str) -> None:
 
 
 def _out_dir(args: argparse.Namespace, recipe: Any, command: str) -> Any:
-    """--out as given (created if needed; an existing run folder is fine), else a new runs/<stem>-<command>."""
+    """--out as given (an existing run folder is fine), else the first free runs/<stem>-<command>[-N].
+
+    Not created here: the command makes it once its input has been checked, so bad input leaves nothing behind.
+    """
     from pathlib import Path
 
     from trainwise import rundir
 
-    return Path(args.out) if args.out else rundir.new_run_dir(f"{recipe.name or 'run'}-{command}")
+    if args.out:
+        return Path(args.out)
+    name = f"{recipe.name or 'run'}-{command}"
+    for attempt in range(1, 10_000):
+        path = rundir.DEFAULT_ROOT / (name if attempt == 1 else f"{name}-{attempt}")
+        if not path.exists():
+            return path
+    raise TrainwiseError(f"no free run directory name for '{name}'")
 
 
 def add_lr_find_parser(commands: Any) -> None:
     lr = commands.add_parser("lr-find", help="learning-rate range test: suggest a learning rate")
     _add_common(lr, "lr_find.json and lr_find.png")
     lr.add_argument("--apply", action="store_true", help="write the suggestion into the config file")
-    lr.add_argument("--steps", type=int, default=100, help="optimizer steps of the ramp (default 100)")
+    lr.add_argument("--steps", type=int, default=200, help="optimizer steps of the ramp (default 200)")
     lr.add_argument("--start-lr", type=float, default=1e-7, help="first learning rate (default 1e-7)")
     lr.add_argument("--end-lr", type=float, default=10.0, help="last learning rate (default 10)")
     lr.set_defaults(func=cmd_lr_find)
@@ -204,6 +216,92 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
     print(f"optimizer {recipe.optimizer.name}, configured {configured:g}; {len(result.lrs)} steps ({result.stopped})")
     if args.apply:
         print(f"wrote optimizer.learning_rate = {result.suggestion:.3g} into {args.config}")
+    print(f"saved to {result.out}")
+    return 0
+
+
+def add_compare_parser(commands: Any) -> None:
+    cmp = commands.add_parser("compare", help="compare optimizers (or values of any key) fairly, over seeds")
+    _add_common(cmp, "compare.json, compare.png and each run")
+    cmp.add_argument("--optimizers", help="comma-separated optimizers, e.g. sgd,momentum,adam,rmsprop")
+    cmp.add_argument("--vary", metavar="KEY=V1,V2,...", help="compare values of any recipe key instead")
+    cmp.add_argument("--seeds", type=int, default=5, help="seeds per variant (default 5)")
+    cmp.add_argument(
+        "--lr",
+        choices=("find", "grid", "keep"),
+        help="each variant's learning rate: lr-find (default for --optimizers), best of --lr-grid, or as configured",
+    )
+    cmp.add_argument("--lr-grid", help="comma-separated learning rates for --lr grid, e.g. 1e-3,1e-2,1e-1")
+    cmp.add_argument("--budget", type=float, help="train each run for this many seconds instead of the epochs")
+    cmp.add_argument("--target", type=float, help="score whose time-to-reach is compared (default: worst mean)")
+    cmp.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from trainwise.config import load_recipe
+    from trainwise.errors import ConfigError
+
+    recipe = load_recipe(args.config, args.overrides)
+    grid = None
+    if args.lr_grid:
+        try:
+            grid = [float(v) for v in args.lr_grid.split(",") if v.strip()]
+        except ValueError:
+            raise ConfigError(f"expected numbers separated by commas, got '{args.lr_grid}'", key="--lr-grid") from None
+    optimizers = args.optimizers.split(",") if args.optimizers is not None else None
+    lr = args.lr or ("grid" if grid else None)
+
+    from trainwise.tune.compare import compare
+
+    result = compare(
+        recipe,
+        optimizers=optimizers,
+        vary=args.vary,
+        seeds=args.seeds,
+        lr=lr,
+        lr_grid=grid,
+        budget=args.budget,
+        target=args.target,
+        out=_out_dir(args, recipe, "compare"),
+        progress="off" if args.json else "plain",
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), allow_nan=False))
+        return 0
+    for key, value in result.to_dict()["summary"].items():
+        print(f"{key}: {value}")
+    print(f"saved to {result.out}")
+    return 0
+
+
+def add_learning_curve_parser(commands: Any) -> None:
+    curve = commands.add_parser("learning-curve", help="would more data help? train on growing fractions")
+    _add_common(curve, "learning_curve.json, learning_curve.png and each run")
+    curve.add_argument("--fractions", default="0.1,0.2,0.4,0.7,1.0", help="fractions of the training set")
+    curve.add_argument("--seeds", type=int, default=3, help="seeds (subsets and initialisations) per fraction")
+    curve.set_defaults(func=cmd_learning_curve)
+
+
+def cmd_learning_curve(args: argparse.Namespace) -> int:
+    from trainwise.config import load_recipe
+    from trainwise.errors import ConfigError
+
+    recipe = load_recipe(args.config, args.overrides)
+    try:
+        fractions = [float(v) for v in args.fractions.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"expected numbers separated by commas, got '{args.fractions}'", key="--fractions") from None
+
+    from trainwise.diagnose.data_size import learning_curve
+
+    out = _out_dir(args, recipe, "learning-curve")
+    progress = "off" if args.json else "plain"
+    result = learning_curve(recipe, fractions=fractions, seeds=args.seeds, out=out, progress=progress)
+    if args.json:
+        print(json.dumps(result.to_dict(), allow_nan=False))
+        return 0
+    for key, value in result.to_dict()["summary"].items():
+        print(f"{key}: {value}")
     print(f"saved to {result.out}")
     return 0
 

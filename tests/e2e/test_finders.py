@@ -94,3 +94,49 @@ def test_lr_find_bad_input(
 def test_lr_find_missing_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, err = run_main(["lr-find", str(tmp_path / "none.toml")], capsys)
     assert code == 2 and "not found" in err
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "expect"),
+    [
+        ("compare", ["--optimizers", "sgd,adamm"], "adamm"),
+        ("compare", ["--vary", "regularization.l3=0,1"], "l3"),
+        ("compare", ["--optimizers", "sgd,adam", "--seeds", "1"], "2 seeds"),
+        ("compare", ["--optimizers", "sgd,adam", "--lr-grid", "a,b"], "--lr-grid"),
+        ("compare", ["--optimizers", "sgd,adam", "--set", "data.validation_split=0"], "validation"),
+        ("learning-curve", ["--fractions", ""], "--fractions"),
+        ("learning-curve", ["--fractions", "0,0.5,1"], "(0, 1]"),
+        ("learning-curve", ["--fractions", "0.2,0.5,1.5"], "(0, 1]"),
+        ("learning-curve", ["--fractions", "0.2,x"], "--fractions"),
+        ("learning-curve", ["--set", "data.validation_split=0"], "validation"),
+    ],
+)
+def test_finder_bad_input(
+    command: str,
+    args: list[str],
+    expect: str,
+    tmp_path: Path,
+    config: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, err = run_main([command, str(config), *args], capsys)
+    assert code == 2
+    assert err.startswith("error: ") and expect in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
+
+
+def test_compare_and_learning_curve_cli(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    fast = ["--set", "epochs=1", "--json"]
+    assert cli.main(["compare", str(config), "--optimizers", "sgd,adam", "--seeds", "2", *fast]) == 0
+    compared = json.loads(capsys.readouterr().out)
+    assert compared["summary"]["varied"] == "optimizer.name"
+    assert (tmp_path / "runs" / "digits-compare" / "compare.png").is_file()
+    assert cli.main(["learning-curve", str(config), "--fractions", "0.2,0.5,1", "--seeds", "2", *fast]) == 0
+    curve = json.loads(capsys.readouterr().out)
+    assert curve["sizes"][-1] > curve["sizes"][0] and curve["answer"]
+    assert (tmp_path / "runs" / "digits-learning-curve" / "learning_curve.json").is_file()
