@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_lr_find_parser(commands)
     add_compare_parser(commands)
     add_learning_curve_parser(commands)
+    add_batch_size_parser(commands)
 
     data = commands.add_parser("data", help="built-in data sets")
     data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
@@ -297,6 +298,41 @@ def cmd_learning_curve(args: argparse.Namespace) -> int:
     out = _out_dir(args, recipe, "learning-curve")
     progress = "off" if args.json else "plain"
     result = learning_curve(recipe, fractions=fractions, seeds=args.seeds, out=out, progress=progress)
+    if args.json:
+        print(json.dumps(result.to_dict(), allow_nan=False))
+        return 0
+    for key, value in result.to_dict()["summary"].items():
+        print(f"{key}: {value}")
+    print(f"saved to {result.out}")
+    return 0
+
+
+def add_batch_size_parser(commands: Any) -> None:
+    bs = commands.add_parser("batch-size", help="throughput per batch size, then the best score in a time budget")
+    _add_common(bs, "batch_size.json, batch_size.png and each run")
+    bs.add_argument("--budget", type=float, default=10.0, help="training seconds per batch size (default 10)")
+    bs.add_argument("--scaling", choices=("sqrt", "linear"), default="sqrt", help="learning-rate scaling rule")
+    bs.add_argument("--min", dest="min_batch", type=int, default=8, help="smallest batch size (default 8)")
+    bs.add_argument("--max", dest="max_batch", type=int, help="largest batch size (default: data size, 8192 on CPU)")
+    bs.set_defaults(func=cmd_batch_size)
+
+
+def cmd_batch_size(args: argparse.Namespace) -> int:
+    from trainwise.config import load_recipe
+
+    recipe = load_recipe(args.config, args.overrides)
+
+    from trainwise.tune.batch_size import batch_size
+
+    result = batch_size(
+        recipe,
+        budget=args.budget,
+        scaling=args.scaling,
+        min_batch=args.min_batch,
+        max_batch=args.max_batch,
+        out=_out_dir(args, recipe, "batch-size"),
+        progress="off" if args.json else "plain",
+    )
     if args.json:
         print(json.dumps(result.to_dict(), allow_nan=False))
         return 0

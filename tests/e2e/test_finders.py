@@ -109,6 +109,10 @@ def test_lr_find_missing_config(tmp_path: Path, capsys: pytest.CaptureFixture[st
         ("learning-curve", ["--fractions", "0.2,0.5,1.5"], "(0, 1]"),
         ("learning-curve", ["--fractions", "0.2,x"], "--fractions"),
         ("learning-curve", ["--set", "data.validation_split=0"], "validation"),
+        ("batch-size", ["--budget", "0"], "budget"),
+        ("batch-size", ["--set", 'batch_size="full"', "--set", "optimizer.name=gd"], "mini-batch"),
+        ("batch-size", ["--set", "data.validation_split=0"], "validation"),
+        ("batch-size", ["--set", 'schedule.name="cosine"'], "epoch-free"),
     ],
 )
 def test_finder_bad_input(
@@ -127,7 +131,7 @@ def test_finder_bad_input(
     assert not (tmp_path / "runs").exists()
 
 
-def test_compare_and_learning_curve_cli(
+def test_compare_learning_curve_and_batch_size_cli(
     tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
@@ -140,3 +144,7 @@ def test_compare_and_learning_curve_cli(
     curve = json.loads(capsys.readouterr().out)
     assert curve["sizes"][-1] > curve["sizes"][0] and curve["answer"]
     assert (tmp_path / "runs" / "digits-learning-curve" / "learning_curve.json").is_file()
+    assert cli.main(["batch-size", str(config), "--budget", "0.3", "--min", "256", "--json"]) == 0
+    sized = json.loads(capsys.readouterr().out)
+    assert [c["batch_size"] for c in sized["candidates"]] == [256, 512, 1024]  # digits: 1,149 training samples
+    assert (tmp_path / "runs" / "digits-batch-size" / "batch_size.png").is_file()

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from trainwise.diagnose.data_size import LearningCurveResult
+    from trainwise.tune.batch_size import BatchSizeResult
     from trainwise.tune.compare import CompareResult
     from trainwise.tune.lr_find import LRFindResult
 
@@ -126,4 +127,42 @@ def plot_learning_curve(result: LearningCurveResult, path: Path) -> None:
     axes.set_title("Would more data help?")
     axes.legend(fontsize="small")
     axes.grid(True, which="both", alpha=0.3)
+    save_figure(figure, path)
+
+
+def plot_batch_size(result: BatchSizeResult, path: Path) -> None:
+    """Left: throughput per batch size; right: validation score after the same training budget (log2 x axes)."""
+    figure = new_figure(10.0, 4.2)
+    speed: Any = figure.add_subplot(1, 2, 1)
+    score: Any = figure.add_subplot(1, 2, 2)
+    measured = [c for c in result.candidates if c.samples_per_second]
+    speed.plot([c.batch_size for c in measured], [c.samples_per_second for c in measured], "o-", color="C0")
+    for c in result.candidates:
+        if c.out_of_memory:
+            speed.axvline(c.batch_size, color="C3", linestyle=":", label=f"out of memory at {c.batch_size}")
+    speed.set_xscale("log", base=2)
+    speed.set_xlabel("batch size (log2 scale)")
+    speed.set_ylabel("training samples / second")
+    speed.set_title("throughput")
+    speed.grid(True, which="both", alpha=0.3)
+    scored = [c for c in result.candidates if c.score is not None]
+    score.plot([c.batch_size for c in scored], [c.score for c in scored], "o-", color="C1")
+    best = next((c for c in scored if c.batch_size == result.recommended), None)
+    if best is not None:
+        score.plot(
+            [best.batch_size],
+            [best.score],
+            "*",
+            color="C3",
+            markersize=16,
+            label=f"recommended {best.batch_size} (lr {best.learning_rate:.2g})",
+        )
+        score.legend(fontsize="small")
+    score.set_xscale("log", base=2)
+    score.set_xlabel("batch size (log2 scale)")
+    score.set_ylabel(f"{result.score_key} after {result.budget:g} s of training")
+    score.set_title(f"same time budget; {result.rule}")
+    score.grid(True, which="both", alpha=0.3)
+    if any(c.out_of_memory for c in result.candidates):
+        speed.legend(fontsize="small")
     save_figure(figure, path)

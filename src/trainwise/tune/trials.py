@@ -19,26 +19,37 @@ from trainwise.config import Recipe
 from trainwise.engine.batches import make_batches
 from trainwise.engine.callbacks import Callback
 from trainwise.engine.metrics import higher_is_better
-from trainwise.engine.optim import build_loss
 from trainwise.engine.state import Loop
 from trainwise.errors import ConfigError
 from trainwise.tasks import TaskData
 
+UNTIL_BUDGET = 1_000_000  # epochs of a run that a time budget ends
+
 
 class TimeBudget(Callback):
-    """Stop a run once `seconds` of wall clock have passed since its first step (checked after each step)."""
+    """Stop a run once it has spent `seconds` in training steps (checked after each step).
+
+    Validation and checkpoint writes between epochs do not count: a batch size with many short epochs is not
+    charged for evaluating more often.
+    """
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self.start = 0.0
+        self.used = 0.0
+        self.epoch_began = 0.0
+        self.last_step = 0.0
 
-    def on_fit_start(self, loop: Loop) -> None:
-        self.start = time.perf_counter()
+    def on_epoch_start(self, loop: Loop) -> None:
+        self.epoch_began = self.last_step = time.perf_counter()
 
     def on_batch_end(self, loop: Loop) -> None:
-        if time.perf_counter() - self.start >= self.seconds:
+        self.last_step = time.perf_counter()
+        if self.used + self.last_step - self.epoch_began >= self.seconds:
             loop.state.stop = True
             loop.state.stopped_reason = "budget"
+
+    def on_epoch_end(self, loop: Loop) -> None:
+        self.used += self.last_step - self.epoch_began
 
 
 @dataclass
@@ -79,33 +90,40 @@ def run_trial(
     train: Any = None,
     model: nn.Module | None = None,
 ) -> Trial:
-    """`fit` the recipe with `seed` on `train` (default: the data's training split), scored on its validation."""
-    from trainwise.engine import loop
-    from trainwise.training import fit
+    """Train the recipe with `seed` on `train` (default: the data's training split), scored on its validation.
 
+    Built like `fit` (the same checks and model), run by the engine's loop with early stopping when the recipe
+    asks for it; `out` gets the run's config.toml and history.jsonl but no checkpoints (trials are not resumed,
+    and a checkpoint per epoch would dominate the time of small batch-size trials).
+    """
+    from trainwise import rundir
+    from trainwise.engine import loop
+    from trainwise.engine.callbacks import CallbackList, EarlyStopping, HistoryFile
+    from trainwise.prepare import prepare
+
+    if budget is not None:  # the budget, not the epoch count, ends the run
+        recipe = recipe.model_copy(update={"epochs": UNTIL_BUDGET})
+    recipe = recipe.model_copy(update={"seed": seed})
+    prepared = prepare(recipe, model=model, train=data.train if train is None else train, val=data.val)
+    out.mkdir(parents=True, exist_ok=True)
+    rundir.write_config(out, recipe)
     callbacks: list[Callback] = [TimeBudget(budget)] if budget is not None else []
+    if recipe.early_stopping is not None:
+        es = recipe.early_stopping
+        callbacks.append(EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta, es.restore_best))
+    callbacks.append(HistoryFile(out / "history.jsonl"))
     began = time.perf_counter()
-    result = fit(
-        recipe.model_copy(update={"seed": seed}),
-        model=model,
-        train=data.train if train is None else train,
-        val=data.val,
-        out=out,
-        callbacks=callbacks,
-        progress="off",
-    )
+    state = loop.run(prepared.loop, CallbackList(callbacks)).state
     seconds = time.perf_counter() - began
     key = score_key(recipe)
-    value = result.kept.get(key)
-    if result.stopped_reason == "budget":  # stopped mid-epoch: score the weights as they are now
-        loss = build_loss(recipe.loss, recipe.regularization)
-        device = next(result.model.parameters()).device
-        logs = loop.evaluate(
-            result.model, make_batches(data.val, 1024, device), loss, list(recipe.metrics), prefix="val_"
-        )
-        value = logs.get(key)
+    kept = state.history[state.weights_epoch - 1] if state.weights_epoch else (state.history or [{}])[-1]
+    value = kept.get(key)
+    if state.stopped_reason == "budget":  # stopped mid-epoch: score the weights as they are now
+        net = prepared.loop.model
+        val_batches = make_batches(data.val, 1024, prepared.loop.device)
+        value = loop.evaluate(net, val_batches, prepared.loop.loss, list(recipe.metrics), prefix="val_").get(key)
     score = float(value) if value is not None and math.isfinite(value) else math.nan
-    return Trial(label, seed, result.history, score, seconds, result.stopped_reason, result.run_dir)
+    return Trial(label, seed, state.history, score, seconds, state.stopped_reason or "completed", out)
 
 
 def better(a: float, b: float, key: str) -> bool:
