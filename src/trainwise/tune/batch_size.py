@@ -227,8 +227,9 @@ def _best(candidates: list[Candidate], key: str) -> int:
         return candidates[0].batch_size
     top = scored[0]
     for candidate in scored[1:]:
-        if better(candidate.score or math.nan, top.score or math.nan, key):
-            top = candidate
+        tie = candidate.score == top.score and (candidate.samples_per_second or 0) > (top.samples_per_second or 0)
+        if tie or better(candidate.score or math.nan, top.score or math.nan, key):
+            top = candidate  # the best score; among equal scores, the faster batch size
     return top.batch_size
 
 
