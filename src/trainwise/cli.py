@@ -200,6 +200,11 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
     from trainwise.config import load_recipe
 
     recipe = load_recipe(args.config, args.overrides)
+    if args.apply and load_recipe(args.config).optimizer.name != recipe.optimizer.name:
+        raise TrainwiseError(
+            f"--apply would write a learning rate found for optimizer '{recipe.optimizer.name}' into a config for "
+            f"'{load_recipe(args.config).optimizer.name}'; drop --apply or the --set of optimizer.name"
+        )
 
     from trainwise.tune.config_edit import set_config_value
     from trainwise.tune.lr_find import lr_find, save

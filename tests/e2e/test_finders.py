@@ -73,6 +73,7 @@ def run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, 
         (["--start-lr", "1", "--end-lr", "0.1"], "start_lr"),
         (["--steps", "3"], "steps"),
         (["--set", "data.name=nope"], "nope"),
+        (["--set", "optimizer.name=adam", "--apply"], "--apply"),
     ],
 )
 def test_lr_find_bad_input(

@@ -95,3 +95,17 @@ def test_bad_requests_are_config_errors(kwargs: dict[str, object], match: str, b
 def test_no_validation_set_is_refused(blobs: Splits) -> None:
     with pytest.raises(trainwise.ConfigError, match="validation"):
         compare(recipe(data={"validation_split": 0.0}), vary="regularization.l2=0,1", train=blobs["train"])
+
+
+def test_lr_keep_keeps_the_configured_learning_rate_for_every_optimizer(blobs: Splits) -> None:
+    result = compare(
+        recipe(epochs=1, optimizer={"name": "adam", "learning_rate": 0.02, "betas": [0.5, 0.9]}),
+        optimizers=["sgd", "adam"],
+        lr="keep",
+        seeds=2,
+        train=blobs["train"],
+        val=blobs["val"],
+    )
+    assert [v.recipe.optimizer.learning_rate for v in result.variants] == [0.02, 0.02]
+    assert result.variants[1].recipe.optimizer.betas == (0.9, 0.999)  # adam's own defaults, not the recipe's
+    assert {v.lr_source for v in result.variants} == {"as configured"}

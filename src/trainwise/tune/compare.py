@@ -233,7 +233,8 @@ def _variant(
 
     raw = base.to_dict()
     if key == "optimizer.name":
-        raw["optimizer"] = {k: v for k, v in raw["optimizer"].items() if k == "momentum"}  # its own defaults
+        kept = ("momentum", "learning_rate")  # otherwise each optimizer keeps its own defaults (betas, eps...)
+        raw["optimizer"] = {k: v for k, v in raw["optimizer"].items() if k in kept}
     recipe = build_recipe(raw, [f"{key}={_toml(value)}"], source="--vary")
     recipe._source, recipe.name = base.source, base.name
     label = str(value)
