@@ -19,16 +19,20 @@ Splits = dict[str, tuple[torch.Tensor, torch.Tensor]]
 # Written out so that any change to the public API is a deliberate one.
 PUBLIC_API = [
     "Callback",
+    "CompareResult",
     "ConfigError",
     "DataError",
     "FitResult",
+    "LRFindResult",
     "Recipe",
     "RunError",
     "TrainwiseError",
     "__version__",
+    "compare",
     "fit",
     "load_recipe",
     "load_task",
+    "lr_find",
 ]
 
 

@@ -16,19 +16,25 @@ if TYPE_CHECKING:
     from trainwise.engine.callbacks import Callback
     from trainwise.tasks import load_task
     from trainwise.training import FitResult, fit
+    from trainwise.tune.compare import CompareResult, compare
+    from trainwise.tune.lr_find import LRFindResult, lr_find
 
 __all__ = [
     "Callback",
+    "CompareResult",
     "ConfigError",
     "DataError",
     "FitResult",
+    "LRFindResult",
     "Recipe",
     "RunError",
     "TrainwiseError",
     "__version__",
+    "compare",
     "fit",
     "load_recipe",
     "load_task",
+    "lr_find",
 ]
 
 _LAZY = {
@@ -36,6 +42,10 @@ _LAZY = {
     "FitResult": "trainwise.training",
     "Callback": "trainwise.engine.callbacks",
     "load_task": "trainwise.tasks",
+    "lr_find": "trainwise.tune.lr_find",
+    "LRFindResult": "trainwise.tune.lr_find",
+    "compare": "trainwise.tune.compare",
+    "CompareResult": "trainwise.tune.compare",
 }
 
 
