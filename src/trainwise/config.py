@@ -143,6 +143,7 @@ class Recipe(_Section):
     regularization: RegularizationConfig = Field(default_factory=RegularizationConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     early_stopping: EarlyStoppingConfig | None = None
+    autopilot: bool = False  # roll back and cut the LR on divergence, cut it on a plateau, stop on overfitting
     _source: str | None = PrivateAttr(default=None)
 
     @property
