@@ -42,8 +42,7 @@ def render(folder: Path) -> str:
     facts = load_json(folder / FACTS) or {}
     findings = _findings(folder)
     best = summary.get("best_epoch") if isinstance(summary.get("best_epoch"), int) else None
-    monitor = str(summary.get("monitor") or "val_loss")
-    plots = run_plots(history, best, monitor)
+    plots = run_plots(history, best)
     title = f"trainwise report: {folder.resolve().name}"
     sections = [
         _outcome(folder, history, summary, facts),

@@ -20,13 +20,13 @@ TRAIN_COLOR, VAL_COLOR, BEST_COLOR, ACTION_COLOR = "#1f77b4", "#ff7f0e", "#2ca02
 LOG_SCALE_SPAN = 30.0  # a loss that spans more than this factor is drawn on a log axis (else the tail is flat)
 
 
-def run_plots(history: Sequence[dict[str, Any]], best_epoch: int | None, monitor: str) -> dict[str, bytes]:
+def run_plots(history: Sequence[dict[str, Any]], best_epoch: int | None) -> dict[str, bytes]:
     """PNG images by name: "loss", one per other logged metric ("accuracy", ...), and "learning_rate"."""
     epochs = [int(entry["epoch"]) for entry in history]
     actions = [(int(entry["epoch"]), a.get("action", "?")) for entry in history for a in entry.get("autopilot", [])]
-    plots = {"loss": _metric_plot(history, epochs, "loss", best_epoch, monitor, actions)}
+    plots = {"loss": _metric_plot(history, epochs, "loss", best_epoch, actions)}
     for name in metric_names(history):
-        plots[name] = _metric_plot(history, epochs, name, best_epoch, monitor, actions)
+        plots[name] = _metric_plot(history, epochs, name, best_epoch, actions)
     lrs = [_value(entry.get("lr")) for entry in history]
     if any(not math.isnan(v) and v > 0 for v in lrs):
         plots["learning_rate"] = _lr_plot(epochs, lrs, best_epoch, actions)
@@ -50,7 +50,6 @@ def _metric_plot(
     epochs: list[int],
     name: str,
     best_epoch: int | None,
-    monitor: str,
     actions: list[tuple[int, str]],
 ) -> bytes:
     figure, axes = _figure()
@@ -64,7 +63,7 @@ def _metric_plot(
     positive = [v for v in drawn if v > 0]
     if name == "loss" and positive and len(positive) == len(drawn) and max(positive) / min(positive) > LOG_SCALE_SPAN:
         axes.set_yscale("log")
-    _mark(axes, history, epochs, best_epoch, monitor, actions)
+    _mark(axes, history, epochs, best_epoch, name, actions)
     axes.set_title(name.replace("_", " "))
     axes.set_xlabel("epoch")
     axes.set_ylabel(name.replace("_", " "))
@@ -89,12 +88,14 @@ def _mark(
     history: Sequence[dict[str, Any]],
     epochs: list[int],
     best_epoch: int | None,
-    monitor: str,
+    name: str,
     actions: list[tuple[int, str]],
 ) -> None:
+    """The best epoch as a dashed line with a star on this metric's validation (else training) value."""
     if best_epoch is not None and best_epoch in epochs:
         axes.axvline(best_epoch, color=BEST_COLOR, linestyle="--", linewidth=1, label=f"best epoch {best_epoch}")
-        value = _value(history[epochs.index(best_epoch)].get(monitor))
+        entry = history[epochs.index(best_epoch)]
+        value = _value(entry.get(f"val_{name}", entry.get(f"train_{name}")))
         if not math.isnan(value):
             axes.plot([best_epoch], [value], marker="*", markersize=12, color=BEST_COLOR, linestyle="none")
     _mark_actions(axes, actions)

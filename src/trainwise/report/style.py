@@ -19,7 +19,10 @@ section { margin: 0 0 26px; }
 .card span { display: block; color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
 .card b { font-size: 16px; }
 table { border-collapse: collapse; margin: 6px 0; font-size: 14px; }
-th, td { border-bottom: 1px solid var(--line); padding: 4px 12px 4px 0; text-align: left; vertical-align: top; }
+th, td { border-bottom: 1px solid var(--line); padding: 4px 12px 4px 0; text-align: left; vertical-align: top;
+         overflow-wrap: anywhere; }
+.facts table { width: 100%; }
+.facts td:first-child { white-space: nowrap; overflow-wrap: normal; color: var(--muted); }
 th { color: var(--muted); font-weight: 600; font-size: 12px; }
 table.numeric td, table.numeric th { text-align: right; padding-left: 12px; font-variant-numeric: tabular-nums; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 14px; align-items: start; }
@@ -27,7 +30,7 @@ table.numeric td, table.numeric th { text-align: right; padding-left: 12px; font
 figure { margin: 0; }
 img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 6px; }
 pre { background: var(--soft); border: 1px solid var(--line); border-radius: 6px; padding: 10px 14px;
-      overflow-x: auto; font-size: 13px; }
+      overflow: auto; max-height: 420px; font-size: 13px; }
 code { font: 13px/1.4 ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
 .finding { border-left: 4px solid var(--info); background: var(--soft); border-radius: 6px;
            padding: 8px 14px; margin: 0 0 10px; }
