@@ -29,10 +29,12 @@ PUBLIC_API = [
     "TrainwiseError",
     "__version__",
     "compare",
+    "diagnose",
     "fit",
     "load_recipe",
     "load_task",
     "lr_find",
+    "report",
 ]
 
 
@@ -173,3 +175,13 @@ def test_fit_refuses_to_overwrite_a_run(tmp_path: Path, blobs: Splits) -> None:
     with pytest.raises(trainwise.RunError, match="--resume"):
         trainwise.fit(**tabular(epochs=1), train=blobs["train"], out=tmp_path / "run")
     assert (tmp_path / "run" / "summary.json").read_text() == before
+
+
+def test_diagnose_and_report_stay_functions_after_their_subpackages_are_imported() -> None:
+    """`trainwise.report` is a function and `trainwise/report/` a package: importing the package's modules
+    must not put the package in the function's place."""
+    import trainwise.diagnose.curves
+    import trainwise.report.plots
+
+    assert callable(trainwise.diagnose) and trainwise.diagnose.__name__ == "diagnose"
+    assert callable(trainwise.report) and trainwise.report.__name__ == "report"

@@ -6,6 +6,8 @@ The public API is small and re-exported here; heavy modules (torch) load on firs
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 from trainwise._version import __version__
@@ -13,7 +15,9 @@ from trainwise.config import Recipe, load_recipe
 from trainwise.errors import ConfigError, DataError, RunError, TrainwiseError
 
 if TYPE_CHECKING:
+    from trainwise.diagnose.run import diagnose
     from trainwise.engine.callbacks import Callback
+    from trainwise.report.html import report
     from trainwise.tasks import load_task
     from trainwise.training import FitResult, fit
     from trainwise.tune.compare import CompareResult, compare
@@ -31,10 +35,12 @@ __all__ = [
     "TrainwiseError",
     "__version__",
     "compare",
+    "diagnose",
     "fit",
     "load_recipe",
     "load_task",
     "lr_find",
+    "report",
 ]
 
 _LAZY = {
@@ -46,6 +52,8 @@ _LAZY = {
     "LRFindResult": "trainwise.tune.lr_find",
     "compare": "trainwise.tune.compare",
     "CompareResult": "trainwise.tune.compare",
+    "diagnose": "trainwise.diagnose.run",
+    "report": "trainwise.report.html",
 }
 
 
@@ -55,3 +63,16 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'trainwise' has no attribute '{name}'")
+
+
+class _Api(types.ModuleType):
+    """`trainwise.diagnose` and `trainwise.report` are functions that share their names with subpackages:
+    importing `trainwise.report.plots` must not replace the function with the package on this module."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Api

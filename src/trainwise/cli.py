@@ -45,11 +45,27 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     fit.add_argument("--json", action="store_true", help="print one JSON object on stdout (progress off)")
     fit.add_argument("--quiet", action="store_true", help="no progress and no table; print the run directory")
+    fit.add_argument(
+        "--autopilot",
+        action="store_true",
+        help="on divergence roll back and cut the learning rate, on a plateau cut it, on overfitting stop",
+    )
+    fit.add_argument("--report", action="store_true", help="write report.html into the run directory at the end")
     fit.set_defaults(func=cmd_fit)
     add_lr_find_parser(commands)
     add_compare_parser(commands)
     add_learning_curve_parser(commands)
     add_batch_size_parser(commands)
+
+    diagnose = commands.add_parser("diagnose", help="what went wrong in a run, and what to change")
+    diagnose.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (runs/<name>)")
+    diagnose.add_argument("--json", action="store_true", help="print the findings as JSON")
+    diagnose.set_defaults(func=cmd_diagnose)
+
+    report = commands.add_parser("report", help="write a run's self-contained HTML report")
+    report.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (runs/<name>)")
+    report.add_argument("-o", "--out", help="the HTML file to write (default: RUN_DIR/report.html)")
+    report.set_defaults(func=cmd_report)
 
     data = commands.add_parser("data", help="built-in data sets")
     data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
@@ -74,19 +90,76 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_fit(args: argparse.Namespace) -> int:
     from trainwise.config import load_recipe
 
-    recipe = load_recipe(args.config, args.overrides)  # before torch loads: a config typo is reported at once
+    overrides = [*args.overrides, *(["autopilot=true"] if args.autopilot else [])]
+    recipe = load_recipe(args.config, overrides)  # before torch loads: a config typo is reported at once
 
     from trainwise.training import fit
 
     progress = "off" if (args.json or args.quiet) else "auto"
     result = fit(recipe, out=args.out, resume=args.resume, progress=progress)
+    if args.report:
+        from trainwise.report.html import report
+
+        report(result.run_dir)
     if args.json:
-        print(json.dumps(result.to_dict(), allow_nan=False))
+        print(json.dumps(result.to_dict(), allow_nan=False))  # with "findings"
     elif args.quiet:
         print(result.run_dir)
     else:
         _print_result(result)
     return 0
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from trainwise.diagnose.run import diagnose
+
+    findings = diagnose(args.run_dir)
+    if args.json:
+        print(json.dumps({"findings": [finding.to_dict() for finding in findings]}, allow_nan=False))
+    else:
+        _print_findings(findings, empty="no finding: the curves look healthy")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from trainwise.report.html import report
+
+    print(report(args.run_dir, args.out))
+    return 0
+
+
+def _print_findings(findings: list[Any], empty: str | None = None) -> None:
+    """A short block per finding: severity, title, evidence, and the remedies to paste."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(soft_wrap=True)  # a remedy stays one line: it is meant to be pasted
+    if not findings:
+        if empty:
+            console.print(empty, highlight=False)
+        return
+    colors = {"critical": "red", "warning": "yellow", "info": "blue"}
+    console.print("[bold]diagnosis[/bold]")
+    for finding in findings:
+        color = colors.get(finding.severity, "white")
+        console.print(f"[{color}]{finding.severity}[/{color}] {escape(finding.title)}", highlight=False)
+        console.print(f"  {escape(finding.evidence)}", highlight=False, style="dim")
+        for remedy in finding.remedies[:3]:
+            console.print(f"  try: {escape(remedy)}", highlight=False)
+
+
+def _print_autopilot(history: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    actions = [(entry["epoch"], action) for entry in history for action in entry.get("autopilot", [])]
+    if not actions:
+        return
+    console = Console(soft_wrap=True)
+    console.print("[bold]autopilot[/bold]")
+    for epoch, action in actions:
+        lr = f"lr {action.get('lr_before', 0):.3g} -> {action.get('lr_after', 0):.3g}"
+        console.print(f"  epoch {epoch}: {action['action']} ({lr}): {escape(action['reason'])}", highlight=False)
 
 
 def _print_result(result: Any) -> None:
@@ -107,10 +180,13 @@ def _print_result(result: Any) -> None:
         cells = [final.get(f"train_{name}"), final.get(f"val_{name}"), test.get(name)]
         table.add_row(name, *(_cell(v) for v in cells))
     console.print(table)
+    _print_autopilot(result.history)
+    _print_findings(result.findings)
     best = f"best epoch {result.best_epoch} ({result.monitor} {_cell(result.best_value)})" if result.best_epoch else ""
     reason = result.stopped_reason
     if reason == "diverged":
-        reason = f"diverged at step {result.diverged_step}: the loss became NaN/Inf (try a lower learning rate)"
+        what = "blew up" if result.history and result.history[-1].get("train_loss") is not None else "became NaN/Inf"
+        reason = f"diverged at step {result.diverged_step}: the loss {what} (try a lower learning rate)"
     console.print(f"stopped: {reason}   {best}", highlight=False)
     console.print(f"saved to {result.run_dir}", highlight=False)
 

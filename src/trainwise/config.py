@@ -173,6 +173,7 @@ class Recipe(_Section):
     swa_lr: float | None = Field(None, gt=0)  # SWA's constant learning rate (default: the optimizer's)
     compile: bool | Literal["inductor", "aot_eager", "eager"] = False  # torch.compile (true = inductor) for training
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    autopilot: bool = False  # roll back and cut the LR on divergence, cut it on a plateau, stop on overfitting
     _source: str | None = PrivateAttr(default=None)
 
     @property

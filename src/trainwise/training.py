@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainwise import rundir
+from trainwise import rundir, runfacts
 from trainwise.atomic import remove_stale_temps
 from trainwise.config import Recipe
 from trainwise.engine import checkpoint, loop
@@ -60,6 +60,7 @@ class FitResult:
     model: nn.Module = field(repr=False)
     data: str = ""
     weights_epoch: int | None = None  # the epoch whose weights `model` holds (early stopping may restore one)
+    findings: list[Any] = field(default_factory=list)  # trainwise.diagnose's findings (also in findings.json)
 
     @property
     def final(self) -> dict[str, Any]:
@@ -88,6 +89,7 @@ class FitResult:
                 "diverged_step": self.diverged_step,
                 "epochs_completed": len(self.history),
                 "config": self.recipe.to_dict(),
+                "findings": [finding.to_dict() for finding in self.findings],
             }
         )
 
@@ -220,6 +222,9 @@ def _run(
 ) -> FitResult:
     state_loop, data = built.loop, built.data
     ordered: list[Callback] = []
+    autopilot = runfacts.make_autopilot(recipe, data)
+    if autopilot is not None:
+        ordered.append(autopilot)  # first: a rollback verdict must reach early stopping, history and checkpoints
     if recipe.early_stopping is not None:
         es = recipe.early_stopping
         ordered.append(EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta, es.restore_best))
@@ -238,8 +243,11 @@ def _run(
         remove_stale_temps(folder)  # left by a kill -9 in the middle of a checkpoint write
         saved = checkpoint.load(folder / "last.pt", map_location=state_loop.device)
         callbacks.load_states(checkpoint.restore(state_loop, saved, source=folder / "last.pt"))
+    facts = runfacts.collect(state_loop, data)
     with _stop_on_interrupt(state_loop):
         loop.run(state_loop, callbacks)
+        while autopilot is not None and autopilot.recover(state_loop):  # rolled back: go on from there
+            loop.run(state_loop, callbacks)
     if state_loop.average is not None and state_loop.state.stopped_reason != "interrupted":
         state_loop.average.finish(state_loop.model, (x for x, _ in state_loop.train.epoch(None)))
     test_logs = None
@@ -262,6 +270,7 @@ def _run(
         model=state_loop.model,
         data=data.name,
     )
+    result.findings = runfacts.record(result, facts)  # facts.json and findings.json
     rundir.write_json(run_dir / "summary.json", result.to_dict())
     return result
 

@@ -46,11 +46,7 @@ class PlainProgress(Callback):
 
     def on_fit_end(self, loop: Loop) -> None:
         if loop.state.stopped_reason == "diverged":
-            print(
-                f"stopped: loss became NaN/Inf at step {loop.state.diverged_step}",
-                file=self.stream,
-                flush=True,
-            )
+            print(diverged_message(loop), file=self.stream, flush=True)
 
 
 class BarProgress(Callback):
@@ -109,7 +105,14 @@ class BarProgress(Callback):
     def on_fit_end(self, loop: Loop) -> None:
         self.progress.stop()
         if loop.state.stopped_reason == "diverged":
-            self.console.print(f"[red]stopped: loss became NaN/Inf at step {loop.state.diverged_step}[/red]")
+            self.console.print(f"[red]{diverged_message(loop)}[/red]")
+
+
+def diverged_message(loop: Loop) -> str:
+    """NaN/Inf, or (the autopilot's verdict) a finite loss that blew up."""
+    value = loop.state.logs.get("train_loss")
+    what = "blew up" if isinstance(value, float) and math.isfinite(value) else "became NaN/Inf"
+    return f"stopped: loss {what} at step {loop.state.diverged_step}"
 
 
 def make_progress(mode: str) -> Callback | None:
