@@ -23,26 +23,23 @@ def test_the_fit_recovers_a_known_power_law() -> None:
     assert power_law(np.array([6400.0]), a, b, c)[0] == pytest.approx(power_law(np.array([6400.0]), 2.0, 0.6, 0.05)[0])
 
 
-def test_learning_curve_on_blobs(tmp_path: Path) -> None:
-    from conftest import make_blobs
-
-    x, y = make_blobs(600, seed=3)
+def test_learning_curve_on_blobs(tmp_path: Path, blobs: Splits) -> None:
     recipe = {"task": "tabular", "epochs": 2, "batch_size": 32, "model": {"hidden": [8]}, "threads": 1}
     result = learning_curve(
         recipe,
         fractions=[0.2, 0.5, 1.0],
         seeds=2,
-        train=(x[:480], y[:480]),
-        val=(x[480:], y[480:]),
+        train=blobs["train"],
+        val=blobs["val"],
         optimizer={"name": "adam", "learning_rate": 0.01},
         out=tmp_path / "lc",
     )
-    assert result.sizes == [96, 240, 480]
+    assert result.sizes == [48, 120, 240]
     assert [len(row) for row in result.scores] == [2, 2, 2]
     assert result.score_key == "val_accuracy"
-    low, high = result.interval(2 * 480)
-    assert low <= result.predict(2 * 480) <= high
-    assert result.predict(4 * 480) >= result.predict(480) - 1e-9  # error falls (or stays) with more data
+    low, high = result.interval(2 * 240)
+    assert low <= result.predict(2 * 240) <= high
+    assert result.predict(4 * 240) >= result.predict(240) - 1e-9  # error falls (or stays) with more data
     assert result.answer.split(":")[0] in (
         "Yes, more data should help",
         "Little to gain from more data alone",
