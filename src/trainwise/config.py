@@ -53,7 +53,8 @@ class DataConfig(_Section):
     # tabular task: column types (inferred when not given) and an optional log transform of the target
     categorical: list[str] | None = None
     numeric: list[str] | None = None
-    log_target: bool = False
+    log_target: bool = False  # regress on log1p(target) (metrics are then in log units)
+    preprocess: bool = False  # CSV: infer column types, impute, standardize, one-hot (on with the keys above)
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:

@@ -282,6 +282,38 @@ BUILTINS.update(
                 R_INSTALL.format(package="janeaustenr"),
                 _r_package_files("janeaustenr"),
             ),
+            _task_builtin(
+                "ames",
+                "tabular",
+                "Ames house prices: Sale_Price from 73 mixed columns (task tabular, regression); 2,930 houses",
+                "Debian package r-cran-modeldata (object ames)",
+                R_INSTALL.format(package="modeldata"),
+                _r_package_files("modeldata"),
+            ),
+            _task_builtin(
+                "diabetes",
+                "tabular",
+                "scikit-learn diabetes: disease progression from 10 measurements (task tabular, regression); 442",
+                "PyPI package scikit-learn",
+                "pip install scikit-learn",
+                _package_file("sklearn", "datasets/data/diabetes_data_raw.csv.gz"),
+            ),
+            _task_builtin(
+                "breast-cancer",
+                "tabular",
+                "scikit-learn breast cancer: malignant or benign from 30 measurements (task tabular); 569",
+                "PyPI package scikit-learn",
+                "pip install scikit-learn",
+                _package_file("sklearn", "datasets/data/breast_cancer.csv"),
+            ),
+            _task_builtin(
+                "wine",
+                "tabular",
+                "scikit-learn wine: 3 cultivars from 13 chemical measurements (task tabular); 178",
+                "PyPI package scikit-learn",
+                "pip install scikit-learn",
+                _package_file("sklearn", "datasets/data/wine_data.csv"),
+            ),
         )
     }
 )
