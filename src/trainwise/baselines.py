@@ -17,14 +17,17 @@ from trainwise.errors import ConfigError, DataError
 
 def run_baselines(recipe: Recipe) -> dict[str, Any]:
     """{"data", "task", "models": [{"name", "test": {metric: value}}], "summary": {...}} for the recipe's task."""
-    if recipe.task == "text":
-        models = _text_baselines(recipe)
-    elif recipe.task == "tabular":
-        from trainwise.tabular_baselines import tabular_baselines
-
-        models = tabular_baselines(recipe)
-    else:
+    if recipe.task not in ("text", "tabular"):
         raise ConfigError(f"no baseline for task '{recipe.task}'; expected task text or tabular", key="task")
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=recipe.threads):  # the recipe's thread count binds the baselines too
+        if recipe.task == "text":
+            models = _text_baselines(recipe)
+        else:
+            from trainwise.tabular_baselines import tabular_baselines
+
+            models = tabular_baselines(recipe)
     summary = {f"{m['name']} test {k}": v for m in models for k, v in m["test"].items()}
     return {"data": recipe.data.name or recipe.data.path, "task": recipe.task, "models": models, "summary": summary}
 
