@@ -121,5 +121,18 @@ def test_ames_mixes_types_and_logs_the_price() -> None:
         pytest.skip("R data package 'modeldata' not unpacked: run scripts/install-r-data.sh")
     splits = load_frame_splits(DataConfig(name="ames", label="Sale_Price", log_target=True), classification=False)
     assert len(splits.categorical) > 20 and len(splits.numeric) > 20
-    y = splits.train[1]
-    assert 10 < float(y.mean()) < 13  # log(Sale_Price): about 12
+    assert 11 < splits.target_offset < 13  # the mean of log1p(Sale_Price), about 12
+    assert 0.2 < float(splits.train[1].std()) < 0.6
+
+
+def test_regression_targets_are_centred_on_the_training_mean(tmp_path: Path) -> None:
+    train = table(tmp_path / "train.csv")
+    test = write(tmp_path / "test.csv", ["size,colour,weight,price", "3,red,12,1000"])
+    cfg = DataConfig(path=str(train), test_path=str(test), label="price", preprocess=True, validation_split=0.2)
+    splits = load_frame_splits(cfg, classification=False)
+    assert abs(float(splits.train[1].mean())) < 1e-4
+    assert splits.target_offset > 10
+    assert splits.test is not None
+    assert splits.test[1][0] == pytest.approx(1000 - splits.target_offset)
+    classes = load_frame_splits(cfg.model_copy(update={"label": "colour"}), classification=True)
+    assert classes.target_offset == 0.0 and classes.train[1].dtype == np.int64

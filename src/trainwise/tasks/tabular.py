@@ -8,6 +8,8 @@ on the training split.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
 
@@ -28,6 +30,8 @@ class TabularTask:
             return load_task_data(recipe, targets)
         splits = load_frame_splits(recipe.data, classification=targets != "real")
         source = splits.source
+        # how to turn the model's outputs back into the data's units: exp1m(output + offset) or output + offset
+        target = {"column": recipe.data.label, "offset": splits.target_offset, "log1p": recipe.data.log_target}
 
         def pair(part: tuple[np.ndarray, np.ndarray] | None) -> tuple[torch.Tensor, torch.Tensor] | None:
             return to_tensors(part[0], part[1], targets, source) if part is not None else None
@@ -41,4 +45,5 @@ class TabularTask:
             num_classes=len(splits.classes) if splits.classes else None,
             classes=splits.classes,
             source=source,
+            artifacts={"target.json": json.dumps(target)} if target["offset"] or target["log1p"] else {},
         )
