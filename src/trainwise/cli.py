@@ -72,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     data_ls = data_commands.add_parser("ls", help="list built-in data sets, installed or not")
     data_ls.add_argument("--json", action="store_true", help="print JSON")
     data_ls.set_defaults(func=cmd_data_ls)
+
+    baseline = commands.add_parser("baseline", help="score classic baselines on a config's splits (text, tabular)")
+    baseline.add_argument("config", help="the TOML config whose data and splits the baselines use")
+    baseline.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    baseline.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    baseline.set_defaults(func=cmd_baseline)
     return parser
 
 
@@ -420,6 +426,20 @@ def cmd_batch_size(args: argparse.Namespace) -> int:
     for key, value in result.to_dict()["summary"].items():
         print(f"{key}: {value}")
     print(f"saved to {result.out}")
+    return 0
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from trainwise.baselines import run_baselines
+    from trainwise.config import load_recipe
+
+    result = run_baselines(load_recipe(args.config, args.overrides))
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    for model in result["models"]:
+        scores = "  ".join(f"test_{k} {v:.4f}" for k, v in model["test"].items())
+        print(f"{result['data']}  {model['name']}  {scores}")
     return 0
 
 

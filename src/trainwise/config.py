@@ -24,7 +24,7 @@ from pydantic import (
 
 from trainwise.errors import ConfigError
 
-TaskName = Literal["image", "tabular"]
+TaskName = Literal["image", "tabular", "text"]
 
 
 class _Section(BaseModel):
@@ -44,6 +44,17 @@ class DataConfig(_Section):
     validation_split: float = Field(0.1, ge=0.0, lt=1.0)
     split_seed: int = 0  # fixed, independent of the run's seed: the same split for every run
     scale: float | None = Field(None, gt=0)  # divide features by this; built-in images use 255
+    # text task: the text column, tokens per sample, the tokenizer trained on the training split
+    text: str = "text"
+    max_length: int = Field(128, ge=1)  # longer texts are cut, shorter ones padded
+    vocab_size: int = Field(8000, ge=16)
+    tokenizer: Literal["wordpiece", "bpe"] = "wordpiece"
+    passage_lines: int = Field(10, ge=1)  # austen: non-empty lines per passage
+    # tabular task: column types (inferred when not given) and an optional log transform of the target
+    categorical: list[str] | None = None
+    numeric: list[str] | None = None
+    log_target: bool = False  # regress on log1p(target) (metrics are then in log units)
+    preprocess: bool = False  # CSV: infer column types, impute, standardize, one-hot (on with the keys above)
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:
@@ -62,8 +73,16 @@ class ModelConfig(_Section):
     batch_norm: bool = False
     channels: list[int] = Field(default_factory=lambda: [32, 64])  # cnn: channels of each conv block
     input_size: int | None = Field(None, ge=1)  # optional: checked against the data when given
+    # text models: token embeddings, the CNN's kernel widths, the transformer's layers and heads
+    embedding_dim: int = Field(64, ge=1)
+    kernel_sizes: list[int] = Field(default_factory=lambda: [3, 4, 5])
+    layers: int = Field(2, ge=1)
+    heads: int = Field(4, ge=1)
+    bigram_buckets: int = Field(0, ge=0)  # bag: hashed embeddings of neighbouring token pairs (0 = none)
+    vocab_size: int | None = Field(None, ge=2)  # set from the data (the tokenizer's vocabulary)
+    padding_id: int = Field(0, ge=0)  # set from the data
 
-    @field_validator("hidden", "channels")
+    @field_validator("hidden", "channels", "kernel_sizes")
     @classmethod
     def _positive_sizes(cls, sizes: list[int]) -> list[int]:
         if any(size < 1 for size in sizes):
@@ -175,11 +194,17 @@ class Recipe(_Section):
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     autopilot: bool = False  # roll back and cut the LR on divergence, cut it on a plateau, stop on overfitting
     _source: str | None = PrivateAttr(default=None)
+    _resume_dir: str | None = PrivateAttr(default=None)  # set by fit on resume: the run's saved artifacts
 
     @property
     def source(self) -> str | None:
         """The file this recipe was read from, for error messages (None when built in code)."""
         return self._source
+
+    @property
+    def resume_dir(self) -> str | None:
+        """The run directory a resumed run continues (None for a new run), where its artifacts are saved."""
+        return self._resume_dir
 
     @field_validator("batch_size", mode="before")
     @classmethod

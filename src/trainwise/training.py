@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from trainwise import rundir, runfacts
-from trainwise.atomic import remove_stale_temps
+from trainwise.atomic import atomic_write_text, remove_stale_temps
 from trainwise.config import Recipe
 from trainwise.engine import checkpoint, loop
 from trainwise.engine.batches import make_batches
@@ -128,6 +128,7 @@ def fit(
     recipe = _spell_out_metrics(resolve_recipe(recipe, settings, overrides))
     if resume and out_dir is not None:
         recipe = rundir.resume_recipe(out_dir, recipe)
+        recipe._resume_dir = str(out_dir)  # tasks reuse what the run saved (the text task's tokenizer)
     try:
         built = _build(recipe, model, train, val, test)
     except TrainwiseError as exc:
@@ -175,7 +176,8 @@ def _build(recipe: Recipe, user_model: nn.Module | None, train: Any, val: Any, t
                 key="model.name",
             )
         outputs = data.num_classes if loss.targets == "class" and data.num_classes else 1
-        net = build_model(recipe.model, data.input_shape, outputs)
+        model_cfg = recipe.model.model_copy(update=data.model_settings) if data.model_settings else recipe.model
+        net = build_model(model_cfg, data.input_shape, outputs)
     net = net.to(device)
     check_model_fits(net, data, loss.targets, device)
     batch_size = None if recipe.batch_size == "full" else int(recipe.batch_size)
@@ -221,6 +223,9 @@ def _run(
     built: _Built, recipe: Recipe, run_dir: Path, resume: bool, user_callbacks: list[Callback], progress: str
 ) -> FitResult:
     state_loop, data = built.loop, built.data
+    for file_name, text in data.artifacts.items():  # e.g. the text task's tokenizer, reused on resume
+        if not (run_dir / file_name).is_file():
+            atomic_write_text(run_dir / file_name, text)
     ordered: list[Callback] = []
     autopilot = runfacts.make_autopilot(recipe, data)
     if autopilot is not None:

@@ -13,6 +13,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -232,3 +233,87 @@ BUILTINS: dict[str, Builtin] = {
         ),
     )
 }
+
+
+# --- built-ins of the text and tabular tasks: read by those tasks (data/text.py, data/frames.py) ----------
+# They are listed here so that `trainwise data ls` shows them with how to install them; their `decode` only
+# says which task reads them.
+
+R_INSTALL = "bash scripts/install-r-data.sh {package}  (scripts/setup.sh runs it)"
+
+
+def _r_package_files(package: str) -> Callable[[], list[Path]]:
+    def locate() -> list[Path]:
+        from trainwise.data.rdata import package_files
+
+        return package_files(package)
+
+    return locate
+
+
+def _read_by_task(name: str, task: str) -> Callable[[list[Path]], dict[str, np.ndarray]]:
+    def decode(files: list[Path]) -> dict[str, np.ndarray]:
+        raise DataError(f'data set \'{name}\' is read by task = "{task}"; set task = "{task}"', key="task")
+
+    return decode
+
+
+def _task_builtin(name: str, task: str, description: str, source: str, install: str, locate: Any) -> Builtin:
+    return Builtin(name, description, source, install, None, (), None, locate, _read_by_task(name, task))
+
+
+BUILTINS.update(
+    {
+        b.name: b
+        for b in (
+            _task_builtin(
+                "food-reviews",
+                "text",
+                "Amazon fine-food reviews, sentiment great/other (task text); 4,000 train + 1,000 test",
+                "Debian package r-cran-modeldata (objects training_data, testing_data)",
+                R_INSTALL.format(package="modeldata"),
+                _r_package_files("modeldata"),
+            ),
+            _task_builtin(
+                "austen",
+                "text",
+                "Jane Austen's six novels: which book is a 10-line passage from? (task text); 6 classes",
+                "Debian package r-cran-janeaustenr",
+                R_INSTALL.format(package="janeaustenr"),
+                _r_package_files("janeaustenr"),
+            ),
+            _task_builtin(
+                "ames",
+                "tabular",
+                "Ames house prices: Sale_Price from 73 mixed columns (task tabular, regression); 2,930 houses",
+                "Debian package r-cran-modeldata (object ames)",
+                R_INSTALL.format(package="modeldata"),
+                _r_package_files("modeldata"),
+            ),
+            _task_builtin(
+                "diabetes",
+                "tabular",
+                "scikit-learn diabetes: disease progression from 10 measurements (task tabular, regression); 442",
+                "PyPI package scikit-learn",
+                "pip install scikit-learn",
+                _package_file("sklearn", "datasets/data/diabetes_data_raw.csv.gz"),
+            ),
+            _task_builtin(
+                "breast-cancer",
+                "tabular",
+                "scikit-learn breast cancer: malignant or benign from 30 measurements (task tabular); 569",
+                "PyPI package scikit-learn",
+                "pip install scikit-learn",
+                _package_file("sklearn", "datasets/data/breast_cancer.csv"),
+            ),
+            _task_builtin(
+                "wine",
+                "tabular",
+                "scikit-learn wine: 3 cultivars from 13 chemical measurements (task tabular); 178",
+                "PyPI package scikit-learn",
+                "pip install scikit-learn",
+                _package_file("sklearn", "datasets/data/wine_data.csv"),
+            ),
+        )
+    }
+)

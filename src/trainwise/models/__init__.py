@@ -10,6 +10,7 @@ from trainwise.config import ModelConfig
 from trainwise.errors import ConfigError, DataError, did_you_mean
 from trainwise.models.cnn import SmallCNN
 from trainwise.models.mlp import ACTIVATIONS, MLP
+from trainwise.models.text import TEXT_MODELS
 
 ModelFactory = Callable[[ModelConfig, tuple[int, ...], int], nn.Module]
 
@@ -36,6 +37,7 @@ def _cnn(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int) -> nn.Mod
 
 
 MODELS: dict[str, ModelFactory] = {"mlp": _mlp, "cnn": _cnn}
+MODELS.update(TEXT_MODELS)  # bag, text-cnn, transformer (task = "text")
 
 
 def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int) -> nn.Module:

@@ -7,8 +7,10 @@ from trainwise.errors import ConfigError, did_you_mean
 from trainwise.tasks.base import Task, TaskData, check_targets, to_tensors
 from trainwise.tasks.image import ImageTask
 from trainwise.tasks.tabular import TabularTask
+from trainwise.tasks.text import TextTask
 
 TASKS: dict[str, Task] = {"image": ImageTask(), "tabular": TabularTask()}
+TASKS["text"] = TextTask()
 
 
 def get_task(name: str) -> Task:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -26,6 +26,8 @@ class TaskData:
     num_classes: int | None = None
     classes: list[str] | None = None
     source: str = ""
+    model_settings: dict[str, Any] = field(default_factory=dict)  # [model] keys the data fixes (vocab_size)
+    artifacts: dict[str, str] = field(default_factory=dict)  # files the run directory keeps (tokenizer.json)
 
 
 class Task(Protocol):

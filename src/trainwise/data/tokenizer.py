@@ -1,0 +1,71 @@
+"""Subword tokenizers (Hugging Face `tokenizers`) trained on the training texts only, as padded id arrays.
+
+The padding token is always id 0 and the unknown token id 1. A trained tokenizer is saved as JSON in the
+run directory (`tokenizer.json`) and reloaded from there on resume, so a resumed run sees the same ids.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trainwise.errors import DataError
+
+PAD, UNK = "[PAD]", "[UNK]"
+PAD_ID = 0
+TOKENIZER_FILE = "tokenizer.json"
+
+
+def _tokenizers() -> Any:
+    try:
+        import tokenizers
+    except ImportError:
+        raise DataError(
+            "the text task needs the 'tokenizers' package; install it with: pip install 'trainwise[text]'"
+        ) from None
+    return tokenizers
+
+
+def train_tokenizer(texts: list[str], kind: str, vocab_size: int) -> Any:
+    """A lowercasing WordPiece or BPE tokenizer with a vocabulary learnt from `texts` (deterministic)."""
+    tk = _tokenizers()
+    if kind == "wordpiece":
+        tokenizer = tk.Tokenizer(tk.models.WordPiece(unk_token=UNK))
+        trainer = tk.trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=[PAD, UNK], show_progress=False)
+    elif kind == "bpe":
+        tokenizer = tk.Tokenizer(tk.models.BPE(unk_token=UNK))
+        trainer = tk.trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[PAD, UNK], show_progress=False)
+    else:
+        raise DataError(f"unknown tokenizer '{kind}'; expected wordpiece or bpe", key="data.tokenizer")
+    tokenizer.normalizer = tk.normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = tk.pre_tokenizers.BertPreTokenizer()
+    tokenizer.train_from_iterator(texts, trainer)
+    return tokenizer
+
+
+def load_tokenizer(path: Path) -> Any:
+    """A tokenizer saved by `save_tokenizer`; a corrupt file is a DataError naming it."""
+    tk = _tokenizers()
+    try:
+        tokenizer = tk.Tokenizer.from_file(str(path))
+    except Exception as exc:  # tokenizers raises its own exception type for any unreadable JSON
+        raise DataError(f"not a readable tokenizer ({exc})", source=str(path)) from None
+    if tokenizer.token_to_id(PAD) != PAD_ID:
+        raise DataError(f"expected the padding token {PAD} to have id {PAD_ID}", source=str(path))
+    return tokenizer
+
+
+def tokenizer_json(tokenizer: Any) -> str:
+    """The tokenizer as the JSON text `load_tokenizer` reads."""
+    return str(tokenizer.to_str())
+
+
+def encode(tokenizer: Any, texts: list[str], max_length: int) -> np.ndarray:
+    """Token ids (N, max_length) int64: cut to max_length, padded with PAD_ID on the right."""
+    ids = np.full((len(texts), max_length), PAD_ID, dtype=np.int64)
+    for row, encoding in enumerate(tokenizer.encode_batch(texts, add_special_tokens=False)):
+        tokens = encoding.ids[:max_length] or [tokenizer.token_to_id(UNK)]  # never an all-padding row
+        ids[row, : len(tokens)] = tokens
+    return ids

@@ -1,0 +1,143 @@
+"""Text classifiers over padded token ids (N, L): bag of embeddings, a 1-D CNN, a small transformer encoder.
+
+Each takes the vocabulary size and padding id from `[model]` (the text task fills them in from its
+tokenizer) and returns logits.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from trainwise.config import ModelConfig
+from trainwise.errors import ConfigError
+from trainwise.models.mlp import MLP
+
+
+class BagOfEmbeddings(nn.Module):
+    """Mean of the token embeddings (padding excluded), then an MLP: fast and a strong baseline.
+
+    With `bigram_buckets` > 0, pairs of neighbouring tokens are hashed into that many extra embeddings and
+    join the bag (fastText's trick: word order at the cost of one more lookup).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        dim: int,
+        hidden: list[int],
+        outputs: int,
+        padding_id: int,
+        activation: str,
+        dropout: float,
+        bigram_buckets: int = 0,
+    ) -> None:
+        super().__init__()
+        self.vocab_size, self.padding_id, self.buckets = vocab_size, padding_id, bigram_buckets
+        self.bag = nn.EmbeddingBag(vocab_size + bigram_buckets, dim, mode="mean", padding_idx=padding_id)
+        self.head = MLP(dim, hidden, outputs, activation, dropout, False)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.buckets:
+            left, right = ids[:, :-1], ids[:, 1:]
+            bigrams = (left * 1_000_003 + right) % self.buckets + self.vocab_size
+            padded = (left == self.padding_id) | (right == self.padding_id)
+            ids = torch.cat([ids, bigrams.masked_fill(padded, self.padding_id)], dim=1)
+        return self.head(self.bag(ids))
+
+
+class TextCNN(nn.Module):
+    """Embeddings, parallel 1-D convolutions of several widths, max over time, then a linear layer."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        dim: int,
+        channels: int,
+        kernel_sizes: list[int],
+        outputs: int,
+        padding_id: int,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, dim, padding_idx=padding_id)
+        self.convs = nn.ModuleList(nn.Conv1d(dim, channels, k, padding=k // 2) for k in kernel_sizes)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(channels * len(kernel_sizes), outputs)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        x = self.embed(ids).transpose(1, 2)  # (N, D, L)
+        pooled = [torch.relu(conv(x)).amax(dim=2) for conv in self.convs]
+        return self.out(self.dropout(torch.cat(pooled, dim=1)))
+
+
+class TransformerClassifier(nn.Module):
+    """Token + learned position embeddings, a TransformerEncoder with a padding mask, masked mean pooling."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        max_length: int,
+        dim: int,
+        heads: int,
+        layers: int,
+        feedforward: int,
+        outputs: int,
+        padding_id: int,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        self.padding_id = padding_id
+        self.embed = nn.Embedding(vocab_size, dim, padding_idx=padding_id)
+        self.position = nn.Embedding(max_length, dim)
+        layer = nn.TransformerEncoderLayer(dim, heads, feedforward, dropout, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.out = nn.Linear(dim, outputs)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        padding = ids == self.padding_id
+        padding[:, 0] = False  # an all-padding row would make attention NaN: let it see one position
+        positions = torch.arange(ids.shape[1], device=ids.device)
+        x = self.encoder(self.embed(ids) + self.position(positions), src_key_padding_mask=padding)
+        keep = (~padding).unsqueeze(-1).to(x.dtype)
+        pooled = (self.norm(x) * keep).sum(dim=1) / keep.sum(dim=1)
+        return self.out(pooled)
+
+
+def _vocab(cfg: ModelConfig, input_shape: tuple[int, ...]) -> tuple[int, int]:
+    if cfg.vocab_size is None or len(input_shape) != 1:
+        raise ConfigError(
+            f"model '{cfg.name}' reads token ids: use it with task = \"text\" (samples shaped (max_length,), "
+            f"got {tuple(input_shape)})",
+            key="model.name",
+        )
+    return cfg.vocab_size, cfg.padding_id
+
+
+def bag(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int) -> nn.Module:
+    vocab, pad = _vocab(cfg, input_shape)
+    return BagOfEmbeddings(
+        vocab, cfg.embedding_dim, cfg.hidden, outputs, pad, cfg.activation, cfg.dropout, cfg.bigram_buckets
+    )
+
+
+def text_cnn(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int) -> nn.Module:
+    vocab, pad = _vocab(cfg, input_shape)
+    return TextCNN(vocab, cfg.embedding_dim, cfg.channels[0], cfg.kernel_sizes, outputs, pad, cfg.dropout)
+
+
+def transformer(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int) -> nn.Module:
+    vocab, pad = _vocab(cfg, input_shape)
+    if cfg.embedding_dim % cfg.heads:
+        raise ConfigError(
+            f"model.embedding_dim ({cfg.embedding_dim}) must be divisible by model.heads ({cfg.heads})",
+            key="model.heads",
+        )
+    feedforward = cfg.hidden[0] if cfg.hidden else 4 * cfg.embedding_dim
+    return TransformerClassifier(
+        vocab, input_shape[0], cfg.embedding_dim, cfg.heads, cfg.layers, feedforward, outputs, pad, cfg.dropout
+    )
+
+
+TEXT_MODELS = {"bag": bag, "text-cnn": text_cnn, "transformer": transformer}

@@ -1,0 +1,69 @@
+"""Text classification: labelled texts -> subword ids (a tokenizer trained on the training split) -> a model.
+
+The tokenizer's vocabulary size and padding id reach the model through `TaskData.model_settings`; the
+tokenizer itself is kept in the run directory (`tokenizer.json`) and reloaded from there on resume.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trainwise.config import Recipe
+from trainwise.data.text import load_texts
+from trainwise.data.tokenizer import (
+    PAD_ID,
+    TOKENIZER_FILE,
+    encode,
+    load_tokenizer,
+    tokenizer_json,
+    train_tokenizer,
+)
+from trainwise.engine.optim import TargetKind
+from trainwise.errors import ConfigError
+from trainwise.tasks.base import TaskData
+
+
+class TextTask:
+    """Samples are token id rows of `data.max_length`; models `bag`, `text-cnn` or `transformer`."""
+
+    name: str = "text"
+    models: tuple[str, ...] = ("bag", "text-cnn", "transformer")
+
+    def load(self, recipe: Recipe, targets: TargetKind) -> TaskData:
+        if targets == "real":
+            raise ConfigError(
+                f"the text task classifies texts; loss '{recipe.loss}' is for regression: expected cross_entropy",
+                key="loss",
+            )
+        cfg = recipe.data
+        splits = load_texts(cfg)
+        if targets == "binary" and len(splits.classes) != 2:
+            raise ConfigError(f"loss 'bce' needs 2 classes, the data has {len(splits.classes)}", key="loss")
+        saved = Path(recipe.resume_dir) / TOKENIZER_FILE if recipe.resume_dir else None
+        if saved is not None and saved.is_file():
+            tokenizer = load_tokenizer(saved)
+        else:
+            tokenizer = train_tokenizer(splits.train_texts, cfg.tokenizer, cfg.vocab_size)
+
+        def pair(texts: list[str] | None, labels: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+            if texts is None or labels is None:
+                return None
+            ids = torch.from_numpy(encode(tokenizer, texts, cfg.max_length))
+            y = torch.from_numpy(labels)
+            return ids, (y.float() if targets == "binary" else y)
+
+        return TaskData(
+            name=splits.name,
+            train=pair(splits.train_texts, splits.train_y),
+            val=pair(splits.val_texts, splits.val_y),
+            test=pair(splits.test_texts, splits.test_y),
+            input_shape=(cfg.max_length,),
+            num_classes=len(splits.classes),
+            classes=splits.classes,
+            source=splits.source,
+            model_settings={"vocab_size": int(tokenizer.get_vocab_size()), "padding_id": PAD_ID},
+            artifacts={TOKENIZER_FILE: tokenizer_json(tokenizer)},
+        )

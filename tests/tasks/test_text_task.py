@@ -1,0 +1,109 @@
+"""The text task: a tokenizer trained on the training split only, padded ids, fit end to end, resume."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+import trainwise
+from trainwise.config import build_recipe
+from trainwise.errors import ConfigError, DataError
+from trainwise.tasks import load_task
+
+pytest.importorskip("tokenizers", reason="the text task needs 'tokenizers' (pip install 'trainwise[text]')")
+
+GOOD = ["wonderful", "delicious", "great", "tasty", "lovely", "fresh"]
+BAD = ["awful", "stale", "bland", "rotten", "soggy", "horrible"]
+
+
+def make_reviews(path: Path, rows: int, seed: int = 0, extra: str = "") -> Path:
+    """A learnable sentiment set: filler words plus two words from the label's list."""
+    rng = random.Random(seed)
+    filler = ["the", "snack", "was", "very", "box", "of", "bar", "and", "it", "my", "kids"]
+    lines = []
+    for i in range(rows):
+        label = "great" if i % 2 else "other"
+        words = rng.sample(filler, 5) + rng.sample(GOOD if i % 2 else BAD, 2)
+        rng.shuffle(words)
+        lines.append(json.dumps({"review": " ".join(words) + extra, "score": label}))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def recipe(tmp_path: Path, **data: object) -> object:
+    train = make_reviews(tmp_path / "train.jsonl", 160)
+    test = make_reviews(tmp_path / "test.jsonl", 40, seed=1, extra=" zyzzyva")
+    raw = {
+        "task": "text",
+        "epochs": 3,
+        "batch_size": 16,
+        "metrics": ["accuracy", "macro_f1"],
+        "data": {
+            "path": str(train),
+            "test_path": str(test),
+            "text": "review",
+            "label": "score",
+            "max_length": 16,
+            "vocab_size": 100,
+            **data,
+        },
+        "model": {"name": "bag", "embedding_dim": 16, "hidden": [16], "heads": 2, "channels": [16], "layers": 1},
+        "optimizer": {"learning_rate": 0.01},
+    }
+    return build_recipe(raw)
+
+
+def test_ids_are_padded_rows_with_the_vocabulary_in_model_settings(tmp_path: Path) -> None:
+    data = load_task(recipe(tmp_path))
+    x, y = data.train
+    assert x.dtype == torch.int64 and x.shape == (144, 16) and y.shape == (144,)
+    assert data.input_shape == (16,)
+    assert data.classes == ["great", "other"] and data.num_classes == 2
+    vocab = data.model_settings["vocab_size"]
+    assert data.model_settings["padding_id"] == 0
+    assert 10 < vocab <= 100 and int(x.max()) < vocab
+    assert (x[:, -1] == 0).all()  # 7 words never fill 16 positions
+    assert "tokenizer.json" in data.artifacts
+
+
+def test_tokenizer_sees_the_training_split_only(tmp_path: Path) -> None:
+    data = load_task(recipe(tmp_path))
+    tokenizer = json.loads(data.artifacts["tokenizer.json"])
+    assert "zyzzyva" not in tokenizer["model"]["vocab"]  # only the test texts have it
+    test_x, _ = data.test
+    assert (test_x == 1).any(dim=1).all()  # so every test text holds [UNK] (id 1)
+
+
+def test_long_texts_are_cut_to_max_length(tmp_path: Path) -> None:
+    data = load_task(recipe(tmp_path, max_length=4))
+    x, _ = data.train
+    assert x.shape[1] == 4 and (x != 0).all()
+
+
+@pytest.mark.parametrize("model", ["bag", "text-cnn", "transformer"])
+def test_every_text_model_learns(tmp_path: Path, model: str) -> None:
+    result = trainwise.fit(
+        recipe(tmp_path), model={"name": model}, epochs=5, threads=1, out=tmp_path / "run", progress="off"
+    )
+    assert result.test is not None and result.test["accuracy"] > 0.8
+    assert (tmp_path / "run" / "tokenizer.json").is_file()
+
+
+def test_resume_reuses_the_saved_tokenizer(tmp_path: Path) -> None:
+    first = trainwise.fit(recipe(tmp_path), epochs=1, out=tmp_path / "run", progress="off")
+    saved = (first.run_dir / "tokenizer.json").read_text()
+    resumed = trainwise.fit(recipe(tmp_path), epochs=2, out=tmp_path / "run", resume=True, progress="off")
+    assert len(resumed.history) == 2
+    assert (first.run_dir / "tokenizer.json").read_text() == saved
+    (first.run_dir / "tokenizer.json").write_text("{not json")
+    with pytest.raises(DataError, match=r"tokenizer\.json: not a readable tokenizer"):
+        trainwise.fit(recipe(tmp_path), epochs=3, out=tmp_path / "run", resume=True, progress="off")
+
+
+def test_regression_loss_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"loss: the text task classifies texts"):
+        trainwise.fit(recipe(tmp_path), loss="mse", metrics=["rmse"], out=tmp_path / "run", progress="off")
