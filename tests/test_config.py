@@ -111,7 +111,7 @@ def test_toml_syntax_error_names_the_file_and_line(tmp_path: Path) -> None:
         ({"batch_size": 0}, "batch_size", 'batch_size must be an integer >= 1, or "full"'),
         ({"batch_size": -4}, "batch_size", "integer >= 1"),
         ({"batch_size": "half"}, "batch_size", 'integer >= 1, or "full"'),
-        ({"task": "audio"}, "task", "'image' or 'tabular'"),
+        ({"task": "audio"}, "task", "should be 'image', 'tabular'"),
         ({"optimizer": {"learning_rate": 0}}, "optimizer.learning_rate", "greater than 0"),
         ({"optimizer": {"learning_rate": -0.1}}, "optimizer.learning_rate", "greater than 0"),
         ({"optimizer": {"betas": [0.9, 1.0]}}, "optimizer.betas", "both betas must be in [0, 1)"),

@@ -92,6 +92,7 @@ def _print_result(result: Any) -> None:
     console = Console()
     final = result.kept
     names = [key.removeprefix("train_") for key in final if key.startswith("train_")]
+    names += [k.removeprefix("val_") for k in final if k.startswith("val_") and k.removeprefix("val_") not in names]
     restored = " (best, restored)" if result.weights_epoch is not None else ""
     console.print(f"{result.data}: weights of epoch {final.get('epoch', '-')}{restored}", highlight=False)
     table = Table()
@@ -108,7 +109,26 @@ def _print_result(result: Any) -> None:
     if reason == "diverged":
         reason = f"diverged at step {result.diverged_step}: the loss became NaN/Inf (try a lower learning rate)"
     console.print(f"stopped: {reason}   {best}", highlight=False)
+    _print_baseline(console, result)
     console.print(f"saved to {result.run_dir}", highlight=False)
+
+
+def _print_baseline(console: Any, result: Any) -> None:
+    """A task's classic baseline (scored in the same run) next to the model's test scores, and what it counted."""
+    baseline = result.report.get("baseline")
+    if not baseline:
+        return
+    part = "test" if result.test and baseline.get("test") else "val"
+    model = result.test if part == "test" else {k.removeprefix("val_"): v for k, v in result.kept.items()}
+    scores = baseline.get(part) or {}
+    figures = ", ".join(f"{name} {_cell(model.get(name))} vs {_cell(value)}" for name, value in scores.items())
+    console.print(f"{part}: model vs baseline ({baseline['name']}): {figures}", highlight=False)
+    for split, counts in (result.report.get("cold_start") or {}).items():
+        unknown = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items() if k != "policy")
+        console.print(f"{split}: cold start: {unknown} ({counts.get('policy', '')})", highlight=False)
+    duplicates = (result.report.get("interactions") or {}).get("duplicates")
+    if duplicates:
+        console.print(f"data: {duplicates} repeated (user, item) rows merged, the latest kept", highlight=False)
 
 
 def _cell(value: Any) -> str:

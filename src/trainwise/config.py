@@ -24,7 +24,7 @@ from pydantic import (
 
 from trainwise.errors import ConfigError
 
-TaskName = Literal["image", "tabular"]
+TaskName = Literal["image", "tabular", "recommend"]
 
 
 class _Section(BaseModel):
@@ -44,6 +44,18 @@ class DataConfig(_Section):
     validation_split: float = Field(0.1, ge=0.0, lt=1.0)
     split_seed: int = 0  # fixed, independent of the run's seed: the same split for every run
     scale: float | None = Field(None, gt=0)  # divide features by this; built-in images use 255
+    # recommend: the interactions file's columns, the held-out test part, folds, feedback and negatives
+    user: str = "user"  # the user id column
+    item: str = "item"  # the item id column
+    rating: str = "rating"  # the rating column (explicit feedback; optional for implicit)
+    timestamp: str | None = None  # the time column (implicit: leave-last-out orders by it)
+    rating_range: tuple[float, float] | None = None  # declared (low, high); a rating outside is an error
+    duplicates: Literal["error", "last"] = "last"  # a repeated (user, item): fail, or keep the latest (counted)
+    test_split: float = Field(0.2, ge=0.0, lt=1.0)  # recommend (explicit): random held-out test fraction
+    folds: int = Field(1, ge=1)  # recommend (explicit): k-fold cross-validation when > 1
+    fold: int = Field(0, ge=0)  # which fold is the test part (set by cross-validation)
+    feedback: Literal["explicit", "implicit"] | None = None  # default: implicit for loss "bpr", else explicit
+    negatives: int = Field(4, ge=1)  # implicit: sampled negative items per positive in training
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:
@@ -62,6 +74,7 @@ class ModelConfig(_Section):
     batch_norm: bool = False
     channels: list[int] = Field(default_factory=lambda: [32, 64])  # cnn: channels of each conv block
     input_size: int | None = Field(None, ge=1)  # optional: checked against the data when given
+    factors: int = Field(32, ge=1)  # recommend: latent factors per user and item (mf, neumf)
 
     @field_validator("hidden", "channels")
     @classmethod

@@ -6,9 +6,11 @@ from trainwise.config import Recipe
 from trainwise.errors import ConfigError, did_you_mean
 from trainwise.tasks.base import Task, TaskData, check_targets, to_tensors
 from trainwise.tasks.image import ImageTask
+from trainwise.tasks.recommend import RecommendTask
 from trainwise.tasks.tabular import TabularTask
 
 TASKS: dict[str, Task] = {"image": ImageTask(), "tabular": TabularTask()}
+TASKS["recommend"] = RecommendTask()
 
 
 def get_task(name: str) -> Task:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -26,6 +26,8 @@ class TaskData:
     num_classes: int | None = None
     classes: list[str] | None = None
     source: str = ""
+    info: dict[str, Any] = field(default_factory=dict)  # what a task's own model factory needs (sizes, means)
+    report: dict[str, Any] = field(default_factory=dict)  # extra summary.json entries (baseline, counts)
 
 
 class Task(Protocol):
