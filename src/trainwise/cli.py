@@ -72,6 +72,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     recipe = load_recipe(args.config, args.overrides)  # before torch loads: a config typo is reported at once
 
+    if recipe.data.folds > 1:  # k-fold cross-validation: one run per fold, mean +- sd
+        return _cmd_crossval(args, recipe)
+
     from trainwise.training import fit
 
     progress = "off" if (args.json or args.quiet) else "auto"
@@ -111,6 +114,32 @@ def _print_result(result: Any) -> None:
     console.print(f"stopped: {reason}   {best}", highlight=False)
     _print_baseline(console, result)
     console.print(f"saved to {result.run_dir}", highlight=False)
+
+
+def _cmd_crossval(args: argparse.Namespace, recipe: Any) -> int:
+    from trainwise.crossval import cross_validate
+    from trainwise.errors import ConfigError
+
+    if args.resume:
+        raise ConfigError("--resume continues one run; resume a fold's run with --out DIR/fold-K", key="data.folds")
+    progress = "off" if (args.json or args.quiet) else "auto"
+    result = cross_validate(recipe, out=args.out, progress=progress)
+    if args.json:
+        print(json.dumps(result.to_dict(), allow_nan=False))
+        return 0
+    if args.quiet:
+        print(result.run_dir)
+        return 0
+    from rich.console import Console
+
+    console = Console()
+    for name, mean in result.mean.items():
+        line = f"test {name}: {mean:.4f} +- {result.sd[name]:.4f} over {len(result.folds)} folds"
+        if name in result.baseline_mean:
+            line += f"   baseline {result.baseline_mean[name]:.4f} +- {result.baseline_sd[name]:.4f}"
+        console.print(line, highlight=False)
+    console.print(f"baseline: {result.baseline_name}; saved to {result.run_dir}", highlight=False)
+    return 0
 
 
 def _print_baseline(console: Any, result: Any) -> None:

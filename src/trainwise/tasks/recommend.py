@@ -139,6 +139,8 @@ def _explicit_data(recipe: Recipe, data: Interactions, declared: tuple[float, fl
 
 
 def _implicit_data(recipe: Recipe, data: Interactions) -> TaskData:
+    if recipe.data.folds > 1:
+        raise ConfigError("k-fold splits explicit ratings; implicit feedback is split leave-last-out", key="data.folds")
     train, val, test, short = leave_last_out(data, with_val=recipe.data.validation_split > 0)
     users, items = Vocabulary(np.unique(data.users[train])), Vocabulary(np.unique(data.items[train]))
     train_u, train_i = users.encode(data.users[train]), items.encode(data.items[train])
