@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 extras="datasets"
 [ "${1:-}" = "--dev" ] && extras="dev"
+extras="$extras,text"
 
 # Fashion-MNIST comes from Debian's dataset-fashion-mnist (31 MB, offline once installed).
 if [ ! -d /usr/share/datasets/fashion-mnist ]; then
@@ -19,6 +20,9 @@ if [ ! -d /usr/share/datasets/fashion-mnist ]; then
         echo "note: install Debian's dataset-fashion-mnist for the fashion-mnist data set" >&2
     fi
 fi
+
+# R data packages (modeldata, janeaustenr, dslabs) unpacked from Debian without installing R.
+bash scripts/install-r-data.sh
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
