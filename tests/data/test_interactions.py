@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trainwise.data.interactions import Columns, read_interactions
+from trainwise.data.interactions import Columns, interactions_from_arrays, read_interactions
 from trainwise.errors import DataError
 
 COLUMNS = Columns("user", "item", "rating", "time")
@@ -100,3 +100,15 @@ def test_ids_that_concatenate_alike_are_different_pairs(tmp_path: Path) -> None:
     """('1', '12') and ('11', '2') are two pairs, not one repeated pair."""
     data = read_interactions(_write(tmp_path, "user,item,rating\n1,12,3\n11,2,4\n"), Columns("user", "item", "rating"))
     assert len(data) == 2 and data.counts["duplicates"] == 0
+
+
+def test_decoded_columns_are_checked_like_a_file() -> None:
+    arrays = {"users": np.array([1, 2, 1]), "items": np.array([7, 7, 7]), "ratings": np.array([3.0, 4.5, 2.0])}
+    data = interactions_from_arrays(arrays, "pkg/movielens", rating_range=(0.5, 5))
+    assert list(data.users) == ["2", "1"] and data.counts == {"rows": 3, "duplicates": 1}  # the later row of user 1
+    assert list(data.ratings) == [4.5, 2.0]
+    with pytest.raises(DataError, match=r"pkg/movielens: row 2, column 'rating': rating 4.5 is outside"):
+        interactions_from_arrays(arrays, "pkg/movielens", rating_range=(1, 4))
+    stamps = {**arrays, "timestamps": np.array([1.0, np.nan, 3.0])}
+    with pytest.raises(DataError, match=r"row 2, column 'timestamp': nan is not a finite number"):
+        interactions_from_arrays(stamps, "pkg/movielens")

@@ -171,3 +171,16 @@ def test_movielens_100k_from_the_recbole_wheel() -> None:
     assert implicit.test[0].shape == (943, 1)  # every user has >= 20 ratings: one test item each
     assert implicit.test[1].shape[1] == implicit.info["items"] + 1
     assert int((implicit.test[1][:, :-1] == 1).sum()) + int(implicit.test[1][:, -1].sum()) == 943
+
+
+def test_movielens_dslabs_from_the_r_package() -> None:
+    builtin = get_builtin("movielens-dslabs")
+    if not builtin.installed():
+        pytest.skip(f"movielens-dslabs is not installed ({builtin.install}); scripts/setup.sh installs it")
+    base = {"task": "recommend", "loss": "mse", "data": {"name": "movielens-dslabs", "validation_split": 0.0}}
+    data = get_task("recommend").load(build_recipe(base), "real")
+    counts = data.report["interactions"]
+    assert (counts["rows"], counts["duplicates"], counts["train_users"]) == (100_004, 0, 671)
+    assert (data.info["low"], data.info["high"]) == (0.5, 5.0)
+    assert float(data.test[1].min()) == 0.5  # half stars survive
+    assert data.report["cold_start"]["test"]["unknown_items"] > 0  # many movies have one rating

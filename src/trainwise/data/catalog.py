@@ -194,6 +194,12 @@ def _check_classes(labels: np.ndarray, count: int, path: Path) -> None:
         )
 
 
+def _r_package_files(package: str) -> list[Path]:
+    from trainwise.data.rdata import package_files  # the R data reader (text extra)
+
+    return package_files(package)
+
+
 def _interactions_only(name: str) -> Callable[[list[Path]], dict[str, np.ndarray]]:
     """The decoder of an interactions data set: it has no feature arrays; the recommend task reads its files."""
 
@@ -250,6 +256,18 @@ BUILTINS: dict[str, Builtin] = {
             scale=None,
             locate=_package_file("recbole", "dataset_example/ml-100k/ml-100k.inter"),
             decode=_interactions_only("movielens-100k"),
+        ),
+        Builtin(
+            name="movielens-dslabs",
+            description="MovieLens (dslabs): 100,004 ratings 0.5..5 of 9,066 movies by 671 users, with timestamps "
+            '(task = "recommend")',
+            source="Debian package r-cran-dslabs (object movielens), unpacked by scripts/install-r-data.sh",
+            install="bash scripts/install-r-data.sh dslabs",
+            classes=None,
+            input_shape=(2,),
+            scale=None,
+            locate=lambda: _r_package_files("dslabs"),
+            decode=_interactions_only("movielens-dslabs"),
         ),
     )
 }

@@ -88,7 +88,36 @@ def read_interactions(
     if columns.timestamp is not None:
         stamps = _numbers([row[where["timestamp"]] for row in rows], columns.timestamp, lines, path)
     data = Interactions(users, items, ratings, stamps, line_numbers, str(path), {"rows": len(rows)})
-    return _deduplicate(data, duplicates, columns)
+    return _deduplicate(data, duplicates)
+
+
+def interactions_from_arrays(
+    arrays: dict[str, np.ndarray],
+    source: str,
+    *,
+    rating_range: tuple[float, float] | None = None,
+    duplicates: Literal["error", "last"] = "last",
+) -> Interactions:
+    """Interactions from decoded columns `users`, `items`, `ratings`, `timestamps` (rows numbered from 1)."""
+    lines = list(range(1, len(arrays["users"]) + 1))
+    ratings = np.asarray(arrays["ratings"], dtype=np.float64)
+    for key in ("ratings", "timestamps"):
+        values = np.asarray(arrays.get(key, ratings), dtype=np.float64)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):
+            where = f"row {lines[bad[0]]}, column '{key.removesuffix('s')}'"
+            raise DataError(f"{where}: {values[bad[0]]} is not a finite number", source=source)
+    _check_range(ratings.astype(np.float32), rating_range, "rating", lines, Path(source))
+    data = Interactions(
+        np.asarray(arrays["users"]).astype(str),
+        np.asarray(arrays["items"]).astype(str),
+        ratings.astype(np.float32),
+        np.asarray(arrays["timestamps"], dtype=np.float64) if "timestamps" in arrays else None,
+        np.asarray(lines, dtype=np.int64),
+        source,
+        {"rows": len(lines)},
+    )
+    return _deduplicate(data, duplicates)
 
 
 def _column_positions(header: list[str], columns: Columns, path: Path) -> dict[str, int]:
@@ -142,7 +171,7 @@ def _check_range(
         )
 
 
-def _deduplicate(data: Interactions, rule: Literal["error", "last"], columns: Columns) -> Interactions:
+def _deduplicate(data: Interactions, rule: Literal["error", "last"]) -> Interactions:
     """Keep one row per (user, item): the latest by timestamp, then by file order; or fail on the first repeat."""
     _, user_codes = np.unique(data.users, return_inverse=True)
     item_ids, item_codes = np.unique(data.items, return_inverse=True)

@@ -17,8 +17,9 @@ import torch
 from torch import nn
 
 from trainwise.config import Recipe
+from trainwise.data.cache import cached_arrays
 from trainwise.data.catalog import get_builtin
-from trainwise.data.interactions import Columns, Interactions, read_interactions
+from trainwise.data.interactions import Columns, Interactions, interactions_from_arrays, read_interactions
 from trainwise.engine.optim import TargetKind
 from trainwise.errors import ConfigError, DataError, did_you_mean
 from trainwise.models.mf import MatrixFactorization, NeuMF
@@ -26,10 +27,13 @@ from trainwise.tasks.base import TaskData
 from trainwise.tasks.recommend_baselines import error_metrics, fit_biases, popularity_scores, predict_biases
 from trainwise.tasks.recommend_splits import Vocabulary, leave_last_out, pairs, random_parts, ranking_rows
 
-# Built-in interaction sets: their columns and declared rating range (files located by data/catalog.py).
+# Built-in interaction sets (files located by data/catalog.py): a file's columns, or an R object's, and the
+# declared rating range.
 BUILTIN_INTERACTIONS: dict[str, tuple[Columns, tuple[float, float]]] = {
     "movielens-100k": (Columns("user_id", "item_id", "rating", "timestamp"), (1.0, 5.0)),
+    "movielens-dslabs": (Columns("userId", "movieId", "rating", "timestamp"), (0.5, 5.0)),
 }
+R_OBJECTS = {"movielens-dslabs": ("dslabs", "movielens")}  # name -> (R package, object)
 BIAS_BASELINE = "global mean + user/item biases (ALS, reg_u 15, reg_i 10)"
 POPULARITY_BASELINE = "most popular unseen training items"
 
@@ -88,14 +92,20 @@ def read_recipe_interactions(recipe: Recipe, implicit: bool) -> tuple[Interactio
                 key="data.name",
             )
         files = builtin.locate()
-        if not files or not files[0].is_file():
-            detail = f" (missing {files[0]})" if files else ""
+        missing = [f for f in files if not f.is_file()]
+        if not files or missing:
+            detail = f" (missing {missing[0]})" if missing else ""
             raise DataError(
                 f"data set '{cfg.name}' is not installed{detail}; install it with: {builtin.install}",
                 source=cfg.name,
             )
         columns, declared = BUILTIN_INTERACTIONS[cfg.name]
         declared = cfg.rating_range or declared
+        if cfg.name in R_OBJECTS:
+            arrays = cached_arrays(cfg.name, files, lambda: _r_interactions(cfg.name or "", columns))
+            where = f"{files[0].parent}/{R_OBJECTS[cfg.name][1]}"
+            data = interactions_from_arrays(arrays, where, rating_range=declared, duplicates=cfg.duplicates)
+            return data, declared
         return read_interactions(files[0], columns, rating_range=declared, duplicates=cfg.duplicates), declared
     if cfg.path is None:
         raise ConfigError("no data: set data.name (see `trainwise data ls`) or data.path", key="data")
@@ -103,6 +113,21 @@ def read_recipe_interactions(recipe: Recipe, implicit: bool) -> tuple[Interactio
     columns = Columns(cfg.user, cfg.item, rating, cfg.timestamp)
     data = read_interactions(Path(cfg.path), columns, rating_range=cfg.rating_range, duplicates=cfg.duplicates)
     return data, cfg.rating_range
+
+
+def _r_interactions(name: str, columns: Columns) -> dict[str, np.ndarray]:
+    """The columns of an R data frame of ratings as plain arrays (ids as strings), for the cache."""
+    from trainwise.data.rdata import read_r_object
+
+    package, obj = R_OBJECTS[name]
+    frame = read_r_object(package, obj)
+    arrays: dict[str, np.ndarray] = {}
+    for key, column in (("users", columns.user), ("items", columns.item)):
+        arrays[key] = frame[column].astype(str).to_numpy(dtype=str)
+    arrays["ratings"] = frame[columns.rating].to_numpy(dtype=np.float64, na_value=np.nan)
+    if columns.timestamp is not None:
+        arrays["timestamps"] = frame[columns.timestamp].to_numpy(dtype=np.float64, na_value=np.nan)
+    return arrays
 
 
 def _explicit_data(recipe: Recipe, data: Interactions, declared: tuple[float, float] | None) -> TaskData:
