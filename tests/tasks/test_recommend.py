@@ -143,6 +143,7 @@ def test_implicit_bpr_and_neumf_beat_popularity_in_the_same_run(tmp_path: Path) 
         ({"metrics": ["hr@10"]}, "metric 'hr@10' does not fit loss 'mse'"),
         ({"model": {"name": "mlp"}}, "model 'mlp' does not fit task 'recommend'"),
         ({"data": {"name": "digits"}}, "'digits' is not a set of interactions"),
+        ({"data": {"test_path": "t.csv"}}, "splits its own test part"),
     ],
 )
 def test_mismatched_settings_are_config_errors(tmp_path: Path, changes: dict[str, Any], message: str) -> None:
@@ -184,3 +185,14 @@ def test_movielens_dslabs_from_the_r_package() -> None:
     assert (data.info["low"], data.info["high"]) == (0.5, 5.0)
     assert float(data.test[1].min()) == 0.5  # half stars survive
     assert data.report["cold_start"]["test"]["unknown_items"] > 0  # many movies have one rating
+
+
+def test_an_implicit_run_resumed_from_its_checkpoint_ends_where_an_uninterrupted_one_does(tmp_path: Path) -> None:
+    """Negatives come from the run's seeded torch RNG, which the checkpoint saves: the resumed run draws the same."""
+    path = two_camps(tmp_path / "clicks.csv")
+    config = {**recipe(path, validation_split=0.1), "loss": "bpr", "metrics": ["ndcg@5"], "epochs": 2}
+    whole = trainwise.fit(config, out=tmp_path / "whole", progress="off")
+    trainwise.fit({**config, "epochs": 1}, out=tmp_path / "part", progress="off")
+    resumed = trainwise.fit(config, out=tmp_path / "part", resume=True, progress="off")
+    assert [e["train_loss"] for e in resumed.history] == [e["train_loss"] for e in whole.history]
+    assert resumed.test == whole.test

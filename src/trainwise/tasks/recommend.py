@@ -83,6 +83,8 @@ def _implicit(recipe: Recipe, targets: TargetKind) -> bool:
 def read_recipe_interactions(recipe: Recipe, implicit: bool) -> tuple[Interactions, tuple[float, float] | None]:
     """The recipe's interactions (built-in or file) and the declared rating range (None: the observed one)."""
     cfg = recipe.data
+    if cfg.test_path is not None:
+        raise ConfigError("the recommend task splits its own test part; remove data.test_path", key="data.test_path")
     if cfg.name is not None:
         builtin = get_builtin(cfg.name)
         if cfg.name not in BUILTIN_INTERACTIONS:
