@@ -11,6 +11,7 @@ import tomli_w
 from pydantic import BaseModel, ValidationError
 
 from trainwise.config import (
+    AugmentConfig,
     DataConfig,
     EarlyStoppingConfig,
     ModelConfig,
@@ -164,6 +165,7 @@ def test_the_sections_are_the_known_ones() -> None:
         "regularization": RegularizationConfig,
         "schedule": ScheduleConfig,
         "early_stopping": EarlyStoppingConfig,
+        "augment": AugmentConfig,
     }
 
 

@@ -99,6 +99,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     overrides = [*args.overrides, *(["autopilot=true"] if args.autopilot else [])]
     recipe = load_recipe(args.config, overrides)  # before torch loads: a config typo is reported at once
 
+    if recipe.data.folds > 1:  # k-fold cross-validation: one run per fold, mean +- sd
+        return _cmd_crossval(args, recipe)
+
     from trainwise.training import fit
 
     progress = "off" if (args.json or args.quiet) else "auto"
@@ -175,6 +178,7 @@ def _print_result(result: Any) -> None:
     console = Console()
     final = result.kept
     names = [key.removeprefix("train_") for key in final if key.startswith("train_")]
+    names += [k.removeprefix("val_") for k in final if k.startswith("val_") and k.removeprefix("val_") not in names]
     restored = " (best, restored)" if result.weights_epoch is not None else ""
     console.print(f"{result.data}: weights of epoch {final.get('epoch', '-')}{restored}", highlight=False)
     table = Table()
@@ -194,7 +198,52 @@ def _print_result(result: Any) -> None:
         what = "blew up" if result.history and result.history[-1].get("train_loss") is not None else "became NaN/Inf"
         reason = f"diverged at step {result.diverged_step}: the loss {what} (try a lower learning rate)"
     console.print(f"stopped: {reason}   {best}", highlight=False)
+    _print_baseline(console, result)
     console.print(f"saved to {result.run_dir}", highlight=False)
+
+
+def _cmd_crossval(args: argparse.Namespace, recipe: Any) -> int:
+    from trainwise.crossval import cross_validate
+    from trainwise.errors import ConfigError
+
+    if args.resume:
+        raise ConfigError("--resume continues one run; resume a fold's run with --out DIR/fold-K", key="data.folds")
+    progress = "off" if (args.json or args.quiet) else "auto"
+    result = cross_validate(recipe, out=args.out, progress=progress)
+    if args.json:
+        print(json.dumps(result.to_dict(), allow_nan=False))
+        return 0
+    if args.quiet:
+        print(result.run_dir)
+        return 0
+    from rich.console import Console
+
+    console = Console()
+    for name, mean in result.mean.items():
+        line = f"test {name}: {mean:.4f} +- {result.sd[name]:.4f} over {len(result.folds)} folds"
+        if name in result.baseline_mean:
+            line += f"   baseline {result.baseline_mean[name]:.4f} +- {result.baseline_sd[name]:.4f}"
+        console.print(line, highlight=False)
+    console.print(f"baseline: {result.baseline_name}; saved to {result.run_dir}", highlight=False)
+    return 0
+
+
+def _print_baseline(console: Any, result: Any) -> None:
+    """A task's classic baseline (scored in the same run) next to the model's test scores, and what it counted."""
+    baseline = result.report.get("baseline")
+    if not baseline:
+        return
+    part = "test" if result.test and baseline.get("test") else "val"
+    model = result.test if part == "test" else {k.removeprefix("val_"): v for k, v in result.kept.items()}
+    scores = baseline.get(part) or {}
+    figures = ", ".join(f"{name} {_cell(model.get(name))} vs {_cell(value)}" for name, value in scores.items())
+    console.print(f"{part}: model vs baseline ({baseline['name']}): {figures}", highlight=False)
+    for split, counts in (result.report.get("cold_start") or {}).items():
+        unknown = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items() if k != "policy")
+        console.print(f"{split}: cold start: {unknown} ({counts.get('policy', '')})", highlight=False)
+    duplicates = (result.report.get("interactions") or {}).get("duplicates")
+    if duplicates:
+        console.print(f"data: {duplicates} repeated (user, item) rows merged, the latest kept", highlight=False)
 
 
 def _cell(value: Any) -> str:

@@ -24,7 +24,7 @@ from pydantic import (
 
 from trainwise.errors import ConfigError
 
-TaskName = Literal["image", "tabular", "text"]
+TaskName = Literal["image", "tabular", "text", "recommend"]
 
 
 class _Section(BaseModel):
@@ -55,6 +55,18 @@ class DataConfig(_Section):
     numeric: list[str] | None = None
     log_target: bool = False  # regress on log1p(target) (metrics are then in log units)
     preprocess: bool = False  # CSV: infer column types, impute, standardize, one-hot (on with the keys above)
+    # recommend: the interactions file's columns, the held-out test part, folds, feedback and negatives
+    user: str = "user"  # the user id column
+    item: str = "item"  # the item id column
+    rating: str = "rating"  # the rating column (explicit feedback; optional for implicit)
+    timestamp: str | None = None  # the time column (implicit: leave-last-out orders by it)
+    rating_range: tuple[float, float] | None = None  # declared (low, high); a rating outside is an error
+    duplicates: Literal["error", "last"] = "last"  # a repeated (user, item): fail, or keep the latest (counted)
+    test_split: float = Field(0.2, ge=0.0, lt=1.0)  # recommend (explicit): random held-out test fraction
+    folds: int = Field(1, ge=1)  # recommend (explicit): k-fold cross-validation when > 1
+    fold: int = Field(0, ge=0)  # which fold is the test part (set by cross-validation)
+    feedback: Literal["explicit", "implicit"] | None = None  # default: implicit for loss "bpr", else explicit
+    negatives: int = Field(4, ge=1)  # implicit: sampled negative items per positive in training
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:
@@ -81,6 +93,7 @@ class ModelConfig(_Section):
     bigram_buckets: int = Field(0, ge=0)  # bag: hashed embeddings of neighbouring token pairs (0 = none)
     vocab_size: int | None = Field(None, ge=2)  # set from the data (the tokenizer's vocabulary)
     padding_id: int = Field(0, ge=0)  # set from the data
+    factors: int = Field(32, ge=1)  # recommend: latent factors per user and item (mf, neumf)
 
     @field_validator("hidden", "channels", "kernel_sizes")
     @classmethod

@@ -61,6 +61,7 @@ class FitResult:
     data: str = ""
     weights_epoch: int | None = None  # the epoch whose weights `model` holds (early stopping may restore one)
     findings: list[Any] = field(default_factory=list)  # trainwise.diagnose's findings (also in findings.json)
+    report: dict[str, Any] = field(default_factory=dict)  # the task's extra figures (baseline, counts)
 
     @property
     def final(self) -> dict[str, Any]:
@@ -90,6 +91,7 @@ class FitResult:
                 "epochs_completed": len(self.history),
                 "config": self.recipe.to_dict(),
                 "findings": [finding.to_dict() for finding in self.findings],
+                **self.report,
             }
         )
 
@@ -177,7 +179,8 @@ def _build(recipe: Recipe, user_model: nn.Module | None, train: Any, val: Any, t
             )
         outputs = data.num_classes if loss.targets == "class" and data.num_classes else 1
         model_cfg = recipe.model.model_copy(update=data.model_settings) if data.model_settings else recipe.model
-        net = build_model(model_cfg, data.input_shape, outputs)
+        task_model = getattr(task, "build_model", None)  # a task whose model sizes come from its data builds it
+        net = task_model(recipe, data) if task_model else build_model(model_cfg, data.input_shape, outputs)
     net = net.to(device)
     check_model_fits(net, data, loss.targets, device)
     batch_size = None if recipe.batch_size == "full" else int(recipe.batch_size)
@@ -213,7 +216,8 @@ def _build(recipe: Recipe, user_model: nn.Module | None, train: Any, val: Any, t
         grad_clip=recipe.regularization.grad_clip,
         l1=recipe.regularization.l1,
         l2=recipe.regularization.l2,
-        train_metrics=[build_metric(name) for name in metric_names],
+        # ranking metrics need full rankings: training batches hold sampled negatives, so none on train
+        train_metrics=[build_metric(name) for name in metric_names if "@" not in name],
         **build_features(recipe, net, data.input_shape, device),
     )
     return _Built(state_loop, data)
@@ -274,6 +278,7 @@ def _run(
         recipe=recipe,
         model=state_loop.model,
         data=data.name,
+        report=data.report,
     )
     result.findings = runfacts.record(result, facts)  # facts.json and findings.json
     rundir.write_json(run_dir / "summary.json", result.to_dict())
@@ -292,6 +297,8 @@ def _spell_out_metrics(recipe: Recipe) -> Recipe:
     if "metrics" in recipe.model_fields_set or recipe.loss not in LOSSES:  # an unknown loss is reported by _build
         return recipe
     targets = build_loss(recipe.loss, recipe.regularization).targets
+    if targets == "ranking":
+        return recipe.model_copy(update={"metrics": ["hr@10", "ndcg@10", "recall@20"]})
     return recipe.model_copy(update={"metrics": ["accuracy"] if targets != "real" else ["rmse", "mae"]})
 
 
@@ -299,6 +306,11 @@ def _metric_names(recipe: Recipe, targets: str) -> list[str]:
     """The recipe's metrics (spelled out by `fit`), checked against the kind of targets."""
     for name in recipe.metrics:
         metric = build_metric(name)  # raises for unknown names
+        if ("@" in metric.name) != (targets == "ranking"):  # hr@10, ndcg@10, ...: ranking losses only
+            kind = "a ranking metric" if "@" in metric.name else "not a ranking metric"
+            raise ConfigError(f"metric '{name}' does not fit loss '{recipe.loss}' ({kind})", key="metrics")
+        if targets == "ranking":
+            continue
         regression = metric.name in ("mse", "rmse", "mae")
         if regression != (targets == "real"):
             kind = "a regression loss" if targets == "real" else "class labels"

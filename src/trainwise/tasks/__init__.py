@@ -6,11 +6,13 @@ from trainwise.config import Recipe
 from trainwise.errors import ConfigError, did_you_mean
 from trainwise.tasks.base import Task, TaskData, check_targets, to_tensors
 from trainwise.tasks.image import ImageTask
+from trainwise.tasks.recommend import RecommendTask
 from trainwise.tasks.tabular import TabularTask
 from trainwise.tasks.text import TextTask
 
 TASKS: dict[str, Task] = {"image": ImageTask(), "tabular": TabularTask()}
 TASKS["text"] = TextTask()
+TASKS["recommend"] = RecommendTask()
 
 
 def get_task(name: str) -> Task:

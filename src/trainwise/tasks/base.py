@@ -28,6 +28,8 @@ class TaskData:
     source: str = ""
     model_settings: dict[str, Any] = field(default_factory=dict)  # [model] keys the data fixes (vocab_size)
     artifacts: dict[str, str] = field(default_factory=dict)  # files the run directory keeps (tokenizer.json)
+    info: dict[str, Any] = field(default_factory=dict)  # what a task's own model factory needs (sizes, means)
+    report: dict[str, Any] = field(default_factory=dict)  # extra summary.json entries (baseline, counts)
 
 
 class Task(Protocol):
