@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     fit.add_argument("--json", action="store_true", help="print one JSON object on stdout (progress off)")
     fit.add_argument("--quiet", action="store_true", help="no progress and no table; print the run directory")
+    fit.add_argument("--no-store", action="store_true", help="do not record this run in the run store")
     fit.set_defaults(func=cmd_fit)
 
     data = commands.add_parser("data", help="built-in data sets")
@@ -52,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     data_ls = data_commands.add_parser("ls", help="list built-in data sets, installed or not")
     data_ls.add_argument("--json", action="store_true", help="print JSON")
     data_ls.set_defaults(func=cmd_data_ls)
+
+    from trainwise.cli_runs import add_dashboard_command, add_runs_commands
+
+    add_runs_commands(commands)
+    add_dashboard_command(commands)
     return parser
 
 
@@ -75,7 +81,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from trainwise.training import fit
 
     progress = "off" if (args.json or args.quiet) else "auto"
-    result = fit(recipe, out=args.out, resume=args.resume, progress=progress)
+    result = fit(recipe, out=args.out, resume=args.resume, progress=progress, store=not args.no_store)
     if args.json:
         print(json.dumps(result.to_dict(), allow_nan=False))
     elif args.quiet:
