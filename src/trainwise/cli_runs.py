@@ -103,7 +103,6 @@ def cmd_runs_ls(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"total": total, "runs": rows}, default=str))
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     metrics = _metric_columns(rows, args.sort)
@@ -114,7 +113,7 @@ def cmd_runs_ls(args: argparse.Namespace) -> int:
         cells = [str(row["id"]), row["name"], row["task"], row["status"], _when(row["started_at"]), str(row["epochs"])]
         cells += [_num(row["final"].get(m)) for m in metrics]
         table.add_row(*cells, ", ".join(row["tags"]))
-    Console(highlight=False).print(table)
+    _console().print(table)
     return 0
 
 
@@ -127,11 +126,10 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(run, default=str))
         return 0
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console(highlight=False)
+    console = _console()
     ended = _when(run["ended_at"]) if run["ended_at"] else "-"
     console.print(f"[bold]run {run['id']}[/bold] {escape(run['name'])}  status {run['status']}")
     console.print(f"task {escape(run['task'])}  started {_when(run['started_at'])}  ended {ended}", markup=False)
@@ -163,7 +161,6 @@ def cmd_runs_compare(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, default=str))
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title="runs compared")
@@ -176,7 +173,7 @@ def cmd_runs_compare(args: argparse.Namespace) -> int:
         table.add_section()
     for key, values in result["metrics"].items():
         table.add_row(key, *(_num(v) for v in values))
-    console = Console(highlight=False)
+    console = _console()
     console.print(table)
     console.print(f"overlay plot: {result['plot']}", markup=False)
     return 0
@@ -240,13 +237,20 @@ def epochs_csv(history: list[dict[str, Any]]) -> str:
 
 
 def _metric_columns(rows: list[dict[str, Any]], sort: str) -> list[str]:
-    keys = {k for r in rows for k in r["final"]}
+    keys = {k for r in rows for k in r["final"] if k not in ("lr", "step", "seconds")}
     ordered = [sort] if sort in keys else []
     ordered += sorted(k for k in keys if k.startswith("val_"))
     ordered += sorted(k for k in keys if k.startswith("test_"))
     ordered += ["train_loss"] if "train_loss" in keys else []
     unique = list(dict.fromkeys(ordered))
     return unique[:METRIC_COLUMNS]
+
+
+def _console() -> Any:
+    """A rich console; piped output gets 160 columns instead of 80, so tables stay readable in logs."""
+    from rich.console import Console
+
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def _when(seconds: float | None) -> str:

@@ -32,7 +32,15 @@ def main() -> None:
     y = torch.arange(300) % 3
     x = centres[y] + torch.randn(300, 8, generator=gen)
     trainwise.fit(
-        {"task": "tabular", "name": name, "epochs": epochs, "batch_size": 32, "device": "cpu", "threads": 1},
+        {
+            "task": "tabular",
+            "name": name,
+            "epochs": epochs,
+            "batch_size": 32,
+            "device": "cpu",
+            "threads": 1,
+            "optimizer": {"name": "adam", "learning_rate": 0.01},
+        },
         model={"hidden": [16]},
         train=(x[:240], y[:240]),
         val=(x[240:], y[240:]),

@@ -12,6 +12,8 @@ from typing import Any
 
 from trainwise.atomic import atomic_write, atomic_write_text
 
+BOOKKEEPING = ("lr", "step", "seconds")  # logged each epoch, but not results worth comparing
+
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """`{"optimizer": {"name": "adam"}}` -> `{"optimizer.name": "adam"}` (lists stay values)."""
@@ -35,7 +37,7 @@ def differing_config(runs: list[dict[str, Any]]) -> dict[str, list[Any]]:
 
 def final_metrics(runs: list[dict[str, Any]]) -> dict[str, list[float | None]]:
     """Metric -> each run's final value, over the metrics any of the runs has."""
-    keys = sorted({k for r in runs for k in r["final"] if k != "lr"})
+    keys = sorted({k for r in runs for k in r["final"] if k not in BOOKKEEPING})
     return {k: [r["final"].get(k) for r in runs] for k in keys}
 
 
