@@ -54,8 +54,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     evil = store.start_run(name=EVIL, run_dir=root / "runs" / "evil", task=EVIL, config={EVIL: EVIL})
     store.record_epoch(evil, {"epoch": 1, "train_loss": 0.5})
     store.tag(evil, EVIL)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.create_study(study_name="s1", storage=url).optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    trial = store.start_run(name="trial-0", run_dir=root / "runs" / "t0", study="s1", trial=0, study_storage=url)
     with dashboard(url, root) as base:
-        yield {"base": base, "good": good, "evil": evil, "root": root, "url": url}
+        yield {"base": base, "good": good, "evil": evil, "trial": trial, "root": root, "url": url}
 
 
 def get(site: dict[str, Any], path: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
@@ -165,6 +170,16 @@ def test_read_only(site: dict[str, Any], method: str) -> None:
     for path in ("/", f"/runs/{site['good']}", f"/api/runs/{site['good']}", f"/files/{site['good']}/summary.json"):
         assert get(site, path, method)[0] == 405, (method, path)
     assert RunStore(site["url"]).status(site["good"]) == "finished"
+
+
+def test_a_study_page_links_its_trial_runs(site: dict[str, Any]) -> None:
+    status, _, body = get(site, "/studies/s1")
+    assert status == 200 and b'<a href="/runs/%d">#%d trial-0</a>' % (site["trial"], site["trial"]) in body
+    figures = json.loads(get(site, "/api/studies/s1")[2])
+    assert figures["history"]["data"][0]["y"] and "message" in figures["pareto"]
+    _, _, run_page = get(site, f"/runs/{site['trial']}")
+    assert b'href="/studies/s1"' in run_page
+    assert get(site, "/studies/nope")[0] == 404 and get(site, "/api/studies/nope")[0] == 404
 
 
 def test_plotly_js_comes_from_the_installed_package(site: dict[str, Any]) -> None:

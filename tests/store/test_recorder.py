@@ -4,6 +4,7 @@ the tuning trial; `store=False` records nothing, and a store that cannot be writ
 from __future__ import annotations
 
 import json
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -130,3 +131,26 @@ def test_a_resumed_run_is_recorded_with_all_its_epochs(blobs: dict[str, Any], st
     rows, _ = RunStore(storage_url).list_runs(RunQuery(sort="id"))
     assert [r["epochs"] for r in rows] == [4, 2]  # the resume is a run of its own, with the history it continues
     assert [e["epoch"] for e in RunStore(storage_url).epochs(rows[0]["id"])] == [1, 2, 3, 4]
+
+
+class Pause(Callback):
+    """Reads the run's heartbeat, sleeps through a few beats, reads it again."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.beats: list[float] = []
+
+    def on_epoch_end(self, loop: Loop) -> None:
+        if loop.state.epoch == 1:
+            for _ in range(2):
+                self.beats.append(RunStore(self.url).list_runs()[0][0]["heartbeat_at"])
+                time.sleep(0.4)
+
+
+def test_a_long_epoch_keeps_beating(
+    blobs: dict[str, Any], storage_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("trainwise.store.recorder.HEARTBEAT_SECONDS", 0.05)
+    pause = Pause(storage_url)
+    fit(blobs, tmp_path / "run", callbacks=[pause], settings={"epochs": 2})
+    assert pause.beats[1] > pause.beats[0]  # written by the heartbeat thread while the loop slept

@@ -86,7 +86,11 @@ def create_app(url: str | None = None) -> Starlette:
         limit = _int(request.query_params.get("limit"), PAGE_SIZE)
         rows, total = store().list_runs(
             RunQuery(
-                params["task"] or None, params["status"] or None, params["tag"] or None, params["sort"], None, limit
+                task=params["task"] or None,
+                status=params["status"] or None,
+                tag=params["tag"] or None,
+                sort=params["sort"],
+                limit=limit,
             )
         )
         for row in rows:
@@ -120,7 +124,9 @@ def create_app(url: str | None = None) -> Starlette:
 
     async def study_page(request: Request) -> Response:
         name = request.path_params["name"]
-        return HTMLResponse(pages.study_page(name, studies.summary(store().url, name)))
+        info = studies.summary(store().url, name)
+        trials, _ = store().list_runs(RunQuery(study=name, sort="id", descending=False, limit=PAGE_SIZE))
+        return HTMLResponse(pages.study_page(name, info, trials))
 
     async def api_study(request: Request) -> Response:
         return Response(studies.figures_json(store().url, request.path_params["name"]), media_type="application/json")

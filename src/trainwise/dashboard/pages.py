@@ -230,7 +230,7 @@ def studies_page(studies: list[dict[str, Any]], note: str = "") -> str:
     return layout("studies", f"<h1>studies</h1>{body}")
 
 
-def study_page(name: str, info: dict[str, Any]) -> str:
+def study_page(name: str, info: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     charts = "".join(
         f'<section><h2>{e(title)}</h2><div id="study-{key}" class=chart></div></section>'
         for key, title in (
@@ -244,6 +244,20 @@ def study_page(name: str, info: dict[str, Any]) -> str:
         f"study {name}",
         f"<h1>study <span class=name>{e(name)}</span></h1><p>{e(info['directions'])}, {info['trials']} trials, "
         f"best value {num(info['best'])}</p>"
-        f'<div id=study data-study="{e(name)}">{charts}</div>',
+        f'<div id=study data-study="{e(name)}">{charts}</div>{trial_runs(runs)}',
         plotly=True,
     )
+
+
+def trial_runs(runs: list[dict[str, Any]]) -> str:
+    """The recorded runs that are trials of the study, linked to their run pages."""
+    if not runs:
+        return "<h2>runs of this study</h2><p>no recorded runs are trials of this study</p>"
+    rows = "".join(
+        f'<tr><td>{e(r["trial"])}</td><td><a href="/runs/{r["id"]}">#{r["id"]} {e(r["name"])}</a></td>'
+        f'<td class="status {e(r["status"])}">{e(r["status"])}</td>'
+        f"<td class=num>{num(r['final'].get('val_loss'))}</td></tr>"
+        for r in runs
+    )
+    head = "<tr><th>trial</th><th>run</th><th>status</th><th>val_loss</th></tr>"
+    return f"<h2>runs of this study</h2><table id=trial-runs>{head}{rows}</table>"

@@ -14,8 +14,11 @@ from typing import Any
 
 from trainwise.engine.callbacks import Callback
 from trainwise.engine.state import Loop
+from trainwise.store import runs as _runs
 from trainwise.store.rundir_scan import read_findings, read_trial, scan_artifacts
-from trainwise.store.runs import HEARTBEAT_SECONDS, RunStore
+from trainwise.store.runs import RunStore
+
+HEARTBEAT_SECONDS = _runs.HEARTBEAT_SECONDS  # seconds between heartbeats (a module setting tests may lower)
 
 STATUS_OF_REASON = {"diverged": "diverged", "interrupted": "interrupted"}  # anything else that ends is finished
 
@@ -30,13 +33,13 @@ class StoreRecorder(Callback):
         *,
         url: str | None = None,
         name: str | None = None,
-        heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        heartbeat_seconds: float | None = None,
     ) -> None:
         self.run_dir = Path(run_dir)
         self.config = config
         self.url = url
         self.name = name or self.run_dir.name
-        self.heartbeat_seconds = heartbeat_seconds
+        self.heartbeat_seconds = HEARTBEAT_SECONDS if heartbeat_seconds is None else heartbeat_seconds
         self.store: RunStore | None = None
         self.run_id: int | None = None
         self.failed = False

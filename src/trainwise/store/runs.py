@@ -91,6 +91,7 @@ class RunQuery:
     task: str | None = None
     status: str | None = None
     tag: str | None = None
+    study: str | None = None  # only the runs that are trials of this Optuna study
     sort: str = "started"  # started | id | name | status | epochs | any final metric key
     descending: bool | None = None  # None: newest first / best first for metrics
     limit: int | None = 50
@@ -303,6 +304,8 @@ class RunStore:
                 where.append(runs.c.task == q.task)
             if q.status:
                 where.append(runs.c.status == q.status)
+            if q.study:
+                where.append(runs.c.study == q.study)
             if q.tag:
                 where.append(runs.c.id.in_(select(schema.tags.c.run_id).where(schema.tags.c.name == q.tag)))
             columns = [getattr(runs.c, c) for c in RUN_COLUMNS]
