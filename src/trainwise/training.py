@@ -134,7 +134,36 @@ def fit(
         raise
     run_dir = out_dir if resume and out_dir else _claim_run_dir(out_dir, recipe)
     rundir.write_config(run_dir, recipe)  # on resume: records a changed epochs/device/threads
-    return _run(built, recipe, run_dir, resume, callbacks or [], progress, store=store)
+    recorder = _store_recorder(store, recipe, run_dir)
+    with _record_failure(recorder):
+        result = _run(built, recipe, run_dir, resume, [*(callbacks or []), *recorder], progress)
+    for done in recorder:
+        done.finish_from(result.stopped_reason, result.test)
+    return result
+
+
+def _store_recorder(store: bool | str, recipe: Recipe, run_dir: Path) -> list[Any]:
+    """The callback recording this run in the run store (as a list: empty when `store` is off)."""
+    if store is False:
+        return []
+    from trainwise.store.recorder import StoreRecorder
+
+    return [StoreRecorder(run_dir, recipe.to_dict(), url=store if isinstance(store, str) else None)]
+
+
+@contextlib.contextmanager
+def _record_failure(recorders: list[Any]) -> Iterator[None]:
+    """A run that raises is recorded as failed (or interrupted by a second Ctrl-C), then the error goes on."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        for recorder in recorders:
+            recorder.finish("interrupted", reason="interrupted")
+        raise
+    except BaseException as exc:
+        for recorder in recorders:
+            recorder.finish("failed", reason="error", error=f"{type(exc).__name__}: {exc}")
+        raise
 
 
 @dataclass
@@ -215,13 +244,7 @@ def _build(recipe: Recipe, user_model: nn.Module | None, train: Any, val: Any, t
 
 
 def _run(
-    built: _Built,
-    recipe: Recipe,
-    run_dir: Path,
-    resume: bool,
-    user_callbacks: list[Callback],
-    progress: str,
-    store: bool | str = True,
+    built: _Built, recipe: Recipe, run_dir: Path, resume: bool, user_callbacks: list[Callback], progress: str
 ) -> FitResult:
     state_loop, data = built.loop, built.data
     ordered: list[Callback] = []
@@ -239,20 +262,16 @@ def _run(
     bar = make_progress(progress)
     if bar is not None:
         callbacks.add(bar)
-    recorder = _store_recorder(store, recipe, run_dir)
-    if recorder is not None:
-        callbacks.add(recorder)
     if resume:
         remove_stale_temps(folder)  # left by a kill -9 in the middle of a checkpoint write
         saved = checkpoint.load(folder / "last.pt", map_location=state_loop.device)
         callbacks.load_states(checkpoint.restore(state_loop, saved, source=folder / "last.pt"))
-    with _record_failure(recorder):
-        with _stop_on_interrupt(state_loop):
-            loop.run(state_loop, callbacks)
-        test_logs = None
-        if data.test is not None and state_loop.state.stopped_reason not in ("diverged", "interrupted"):
-            test_batches = make_batches(data.test, 1024, state_loop.device)
-            test_logs = loop.evaluate(state_loop.model, test_batches, state_loop.loss, state_loop.metric_names)
+    with _stop_on_interrupt(state_loop):
+        loop.run(state_loop, callbacks)
+    test_logs = None
+    if data.test is not None and state_loop.state.stopped_reason not in ("diverged", "interrupted"):
+        test_batches = make_batches(data.test, 1024, state_loop.device)
+        test_logs = loop.evaluate(state_loop.model, test_batches, state_loop.loss, state_loop.metric_names)
     state = state_loop.state
     result = FitResult(
         run_dir=run_dir,
@@ -269,33 +288,7 @@ def _run(
         data=data.name,
     )
     rundir.write_json(run_dir / "summary.json", result.to_dict())
-    if recorder is not None:
-        recorder.finish_from(result.stopped_reason, test_logs)
     return result
-
-
-def _store_recorder(store: bool | str, recipe: Recipe, run_dir: Path) -> Any:
-    """The callback recording this run in the run store, or None when `store` is off."""
-    if store is False:
-        return None
-    from trainwise.store.recorder import StoreRecorder
-
-    return StoreRecorder(run_dir, recipe.to_dict(), url=store if isinstance(store, str) else None)
-
-
-@contextlib.contextmanager
-def _record_failure(recorder: Any) -> Iterator[None]:
-    """A run that raises is recorded as failed (or interrupted by a second Ctrl-C), then the error goes on."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        if recorder is not None:
-            recorder.finish("interrupted", reason="interrupted")
-        raise
-    except BaseException as exc:
-        if recorder is not None:
-            recorder.finish("failed", reason="error", error=f"{type(exc).__name__}: {exc}")
-        raise
 
 
 def _claim_run_dir(out: Path | None, recipe: Recipe) -> Path:
