@@ -154,3 +154,16 @@ def test_a_long_epoch_keeps_beating(
     pause = Pause(storage_url)
     fit(blobs, tmp_path / "run", callbacks=[pause], settings={"epochs": 2})
     assert pause.beats[1] > pause.beats[0]  # written by the heartbeat thread while the loop slept
+
+
+class CtrlC(Callback):
+    """Does what fit's SIGINT handler does on the first Ctrl-C."""
+
+    def on_epoch_end(self, loop: Loop) -> None:
+        loop.state.stop, loop.state.stopped_reason = True, "interrupted"
+
+
+def test_a_stopped_run_is_recorded_as_interrupted(blobs: dict[str, Any], storage_url: str, tmp_path: Path) -> None:
+    fit(blobs, tmp_path / "run", callbacks=[CtrlC()])
+    run = RunStore(storage_url).list_runs()[0][0]
+    assert run["status"] == "interrupted" and run["epochs"] == 1
