@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="on divergence roll back and cut the learning rate, on a plateau cut it, on overfitting stop",
     )
     fit.add_argument("--report", action="store_true", help="write report.html into the run directory at the end")
+    fit.add_argument("--no-store", action="store_true", help="do not record this run in the run store")
     fit.set_defaults(func=cmd_fit)
     add_lr_find_parser(commands)
     add_compare_parser(commands)
@@ -78,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     baseline.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     baseline.set_defaults(func=cmd_baseline)
+
+    from trainwise.cli_runs import add_dashboard_command, add_runs_commands
+
+    add_runs_commands(commands)
+    add_dashboard_command(commands)
     return parser
 
 
@@ -105,7 +111,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from trainwise.training import fit
 
     progress = "off" if (args.json or args.quiet) else "auto"
-    result = fit(recipe, out=args.out, resume=args.resume, progress=progress)
+    result = fit(recipe, out=args.out, resume=args.resume, progress=progress, store=not args.no_store)
     if args.report:
         from trainwise.report.html import report
 

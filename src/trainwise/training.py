@@ -108,6 +108,7 @@ def fit(
     callbacks: list[Callback] | None = None,
     progress: str = "auto",
     overrides: list[str] | None = None,
+    store: bool | str = True,
     **settings: Any,
 ) -> FitResult:
     """Train a model under a recipe and save the run; returns its history, test metrics and the model.
@@ -116,6 +117,7 @@ def fit(
     `learning_rate=0.01`, `optimizer="sgd"`, `model={"hidden": [128]}`); `overrides` are `key=value` strings.
     `model` may be any nn.Module returning logits; `train`/`val`/`test` may be (x, y) tensors or arrays, or a
     Dataset of (x, y) pairs, and replace the recipe's data. `progress` is auto | bar | plain | off.
+    `store` records the run in the run store (True: the shared default database; a URL: that one; False: off).
 
     >>> result = trainwise.fit("examples/mlp.toml", epochs=1)      # doctest: +SKIP
     >>> result.final["val_accuracy"]                                # doctest: +SKIP
@@ -139,7 +141,36 @@ def fit(
         raise
     run_dir = out_dir if resume and out_dir else _claim_run_dir(out_dir, recipe)
     rundir.write_config(run_dir, recipe)  # on resume: records a changed epochs/device/threads
-    return _run(built, recipe, run_dir, resume, callbacks or [], progress)
+    recorder = _store_recorder(store, recipe, run_dir)
+    with _record_failure(recorder):
+        result = _run(built, recipe, run_dir, resume, [*(callbacks or []), *recorder], progress)
+    for done in recorder:
+        done.finish_from(result.stopped_reason, result.test)
+    return result
+
+
+def _store_recorder(store: bool | str, recipe: Recipe, run_dir: Path) -> list[Any]:
+    """The callback recording this run in the run store (as a list: empty when `store` is off)."""
+    if store is False:
+        return []
+    from trainwise.store.recorder import StoreRecorder
+
+    return [StoreRecorder(run_dir, recipe.to_dict(), url=store if isinstance(store, str) else None)]
+
+
+@contextlib.contextmanager
+def _record_failure(recorders: list[Any]) -> Iterator[None]:
+    """A run that raises is recorded as failed (or interrupted by a second Ctrl-C), then the error goes on."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        for recorder in recorders:
+            recorder.finish("interrupted", reason="interrupted")
+        raise
+    except BaseException as exc:
+        for recorder in recorders:
+            recorder.finish("failed", reason="error", error=f"{type(exc).__name__}: {exc}")
+        raise
 
 
 @dataclass
