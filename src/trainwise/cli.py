@@ -201,7 +201,8 @@ def _print_result(result: Any) -> None:
     best = f"best epoch {result.best_epoch} ({result.monitor} {_cell(result.best_value)})" if result.best_epoch else ""
     reason = result.stopped_reason
     if reason == "diverged":
-        what = "blew up" if result.history and result.history[-1].get("train_loss") is not None else "became NaN/Inf"
+        last = result.history[-1].get("train_loss") if result.history else None
+        what = "blew up" if isinstance(last, float) and last == last and abs(last) != float("inf") else "became NaN/Inf"
         reason = f"diverged at step {result.diverged_step}: the loss {what} (try a lower learning rate)"
     console.print(f"stopped: {reason}   {best}", highlight=False)
     _print_baseline(console, result)

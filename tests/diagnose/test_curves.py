@@ -163,3 +163,12 @@ def test_numbers_in_remedies_are_pasteable(value: float, text: str) -> None:
 def test_diagnose_accepts_a_history_list() -> None:
     assert trainwise.diagnose(HEALTHY, num_classes=10) == []
     assert [f.kind for f in trainwise.diagnose(history([1.0, None]))] == ["divergence"]
+
+
+def test_a_loss_near_chance_with_accuracy_well_above_chance_is_barely_learning() -> None:
+    entries = history([2.30, 2.29, 2.28, 2.27], train_accuracy=[0.12, 0.18, 0.24, 0.29])
+    [finding, *_] = diagnose_history(entries, RunFacts(recipe(), num_classes=10))
+    assert finding.kind == "underfitting" and finding.severity == "warning"
+    assert finding.title.startswith("barely learning") and "train_accuracy 0.290" in finding.evidence
+    flat = history([2.30, 2.29, 2.28, 2.27], train_accuracy=[0.1, 0.11, 0.1, 0.12])
+    assert diagnose_history(flat, RunFacts(recipe(), num_classes=10))[0].severity == "critical"

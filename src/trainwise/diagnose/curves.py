@@ -173,16 +173,21 @@ def underfitting(curves: Curves, facts: RunFacts) -> Finding | None:
     ratio = best / chance
     if ratio < HIGH_LOSS_FRACTION:
         return None
-    near_chance = ratio >= CHANCE_FRACTION
+    accuracy = curves.train_acc[i]
+    classes = facts.num_classes or 2
+    # near chance by the loss, unless the accuracy says it already learned something (2x a uniform guess's)
+    near_chance = ratio >= CHANCE_FRACTION and (math.isnan(accuracy) or accuracy < 2 / classes)
     blew_up = exploded_epoch(curves.train_loss, chance) is not None
     epoch = curves.epochs[i]
     evidence = (
         f"best train_loss {fmt(best)} (epoch {epoch}) is {ratio:.0%} of chance level {fmt(chance)} "
-        f"(log of {facts.num_classes or 2} classes)"
+        f"(log of {classes} classes)"
     )
-    if not math.isnan(curves.train_acc[i]):
-        evidence += f"; train_accuracy {curves.train_acc[i]:.3f}"
+    if not math.isnan(accuracy):
+        evidence += f"; train_accuracy {accuracy:.3f}"
     title = "learning nothing: training loss at chance level" if near_chance else "underfitting: training loss high"
+    if not near_chance and ratio >= CHANCE_FRACTION:
+        title = "barely learning: training loss still near chance level"
     return Finding(
         "underfitting",
         "critical" if near_chance else "warning",

@@ -60,6 +60,8 @@ def _metric_plot(
             continue
         axes.plot(epochs, values, marker="o", markersize=3, color=color, label=label)
         drawn += [v for v in values if not math.isnan(v)]
+    if not drawn:
+        axes.text(0.5, 0.5, "no finite value: the run diverged", ha="center", transform=axes.transAxes, color="gray")
     positive = [v for v in drawn if v > 0]
     if name == "loss" and positive and len(positive) == len(drawn) and max(positive) / min(positive) > LOG_SCALE_SPAN:
         axes.set_yscale("log")
