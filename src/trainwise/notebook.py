@@ -27,8 +27,7 @@ def plot_history(history: list[dict[str, Any]], title: str | None = None) -> Any
         from matplotlib.figure import Figure
     except ImportError:
         raise TrainwiseError("plot() needs matplotlib: pip install 'trainwise[notebook]' (or matplotlib)") from None
-    if "ipykernel" in sys.modules:  # in Jupyter, importing pyplot registers the inline display of figures
-        import matplotlib.pyplot  # noqa: F401
+    _display_inline(Figure)
     epochs = [entry.get("epoch", i + 1) for i, entry in enumerate(history)]
     names = sorted({_name(key) for entry in history for key in entry if key.startswith(("train_", "val_"))})
     names.sort(key=lambda name: name != "loss")  # loss first
@@ -50,3 +49,15 @@ def plot_history(history: list[dict[str, Any]], title: str | None = None) -> Any
 
 def _name(key: str) -> str:
     return key.split("_", 1)[1]
+
+
+def _display_inline(figure_type: type) -> None:
+    """In IPython, show a returned Figure as a PNG (a Figure made without pyplot has no display of its own)."""
+    if "IPython" not in sys.modules:
+        return
+    from IPython import get_ipython
+    from IPython.core.pylabtools import print_figure
+
+    shell = get_ipython()
+    if shell is not None:
+        shell.display_formatter.formatters["image/png"].for_type(figure_type, lambda fig: print_figure(fig, "png"))
