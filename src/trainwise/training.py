@@ -75,6 +75,18 @@ class FitResult:
             return self.history[self.weights_epoch - 1]
         return self.final
 
+    def to_pandas(self) -> Any:
+        """The history as a pandas DataFrame indexed by epoch (needs pandas: the `notebook` extra)."""
+        from trainwise.notebook import history_frame
+
+        return history_frame(self.history)
+
+    def plot(self) -> Any:
+        """Loss and metric curves per epoch, train and validation; returns a matplotlib Figure."""
+        from trainwise.notebook import plot_history
+
+        return plot_history(self.history, title=self.data or None)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data for `--json` and summary.json (NaN/Inf become null)."""
         return _json_safe(

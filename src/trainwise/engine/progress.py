@@ -118,9 +118,18 @@ def diverged_message(loop: Loop) -> str:
 def make_progress(mode: str) -> Callback | None:
     """`bar` on a terminal, `plain` lines otherwise, or None for `off`; `auto` picks by stderr."""
     if mode == "auto":
-        mode = "bar" if sys.stderr.isatty() else "plain"
+        mode = "bar" if sys.stderr.isatty() or in_jupyter() else "plain"
     if mode == "bar":
         return BarProgress()
     if mode == "plain":
         return PlainProgress()
     return None
+
+
+def in_jupyter() -> bool:
+    """Whether this runs in a Jupyter kernel, where rich draws its live bar as a widget (needs ipywidgets)."""
+    if "ipykernel" not in sys.modules:
+        return False
+    from rich.console import Console
+
+    return Console().is_jupyter
