@@ -1,6 +1,6 @@
 """trainwise: train, tune and diagnose PyTorch models.
 
-The public API is small and re-exported here; heavy modules (torch) load on first use, so that
+The public API is small and re-exported here; heavy modules (torch, pydantic) load on first use, so that
 `trainwise --version` and `trainwise data ls` start fast.
 """
 
@@ -11,10 +11,10 @@ import types
 from typing import TYPE_CHECKING, Any
 
 from trainwise._version import __version__
-from trainwise.config import Recipe, load_recipe
 from trainwise.errors import ConfigError, DataError, RunError, TrainwiseError
 
 if TYPE_CHECKING:
+    from trainwise.config import Recipe, load_recipe
     from trainwise.diagnose.run import diagnose
     from trainwise.engine.callbacks import Callback
     from trainwise.report.html import report
@@ -44,6 +44,8 @@ __all__ = [
 ]
 
 _LAZY = {
+    "Recipe": "trainwise.config",
+    "load_recipe": "trainwise.config",
     "fit": "trainwise.training",
     "FitResult": "trainwise.training",
     "Callback": "trainwise.engine.callbacks",
