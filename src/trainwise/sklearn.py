@@ -108,7 +108,8 @@ class TrainwiseClassifier(ClassifierMixin, _TrainwiseEstimator):
         return torch.softmax(logits, dim=1).numpy()
 
     def predict(self, X: Any) -> np.ndarray:
-        return np.asarray(self.classes_[self._outputs(X).argmax(axis=1)])
+        winners = self._outputs(X).argmax(axis=1)  # checks the estimator is fitted first
+        return np.asarray(self.classes_[winners])
 
 
 class TrainwiseRegressor(RegressorMixin, _TrainwiseEstimator):
