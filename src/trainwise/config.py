@@ -143,6 +143,7 @@ class Recipe(_Section):
     regularization: RegularizationConfig = Field(default_factory=RegularizationConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     early_stopping: EarlyStoppingConfig | None = None
+    search: dict[str, Any] | None = None  # `trainwise tune` only (checked by tune/space.py); fit ignores it
     _source: str | None = PrivateAttr(default=None)
 
     @property
