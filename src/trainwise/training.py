@@ -102,6 +102,7 @@ def fit(
     callbacks: list[Callback] | None = None,
     progress: str = "auto",
     overrides: list[str] | None = None,
+    checkpoints: bool = True,
     **settings: Any,
 ) -> FitResult:
     """Train a model under a recipe and save the run; returns its history, test metrics and the model.
@@ -110,6 +111,7 @@ def fit(
     `learning_rate=0.01`, `optimizer="sgd"`, `model={"hidden": [128]}`); `overrides` are `key=value` strings.
     `model` may be any nn.Module returning logits; `train`/`val`/`test` may be (x, y) tensors or arrays, or a
     Dataset of (x, y) pairs, and replace the recipe's data. `progress` is auto | bar | plain | off.
+    `checkpoints=False` writes no checkpoints/ (for short runs never resumed, such as tune trials).
 
     >>> result = trainwise.fit("examples/mlp.toml", epochs=1)      # doctest: +SKIP
     >>> result.final["val_accuracy"]                                # doctest: +SKIP
@@ -132,7 +134,7 @@ def fit(
         raise
     run_dir = out_dir if resume and out_dir else _claim_run_dir(out_dir, recipe)
     rundir.write_config(run_dir, recipe)  # on resume: records a changed epochs/device/threads
-    return _run(built, recipe, run_dir, resume, callbacks or [], progress)
+    return _run(built, recipe, run_dir, resume, callbacks or [], progress, checkpoints)
 
 
 @dataclass
@@ -213,7 +215,13 @@ def _build(recipe: Recipe, user_model: nn.Module | None, train: Any, val: Any, t
 
 
 def _run(
-    built: _Built, recipe: Recipe, run_dir: Path, resume: bool, user_callbacks: list[Callback], progress: str
+    built: _Built,
+    recipe: Recipe,
+    run_dir: Path,
+    resume: bool,
+    user_callbacks: list[Callback],
+    progress: str,
+    checkpoints: bool = True,
 ) -> FitResult:
     state_loop, data = built.loop, built.data
     ordered: list[Callback] = []
@@ -227,7 +235,8 @@ def _run(
     folder = run_dir / "checkpoints"
     every = recipe.checkpoint_every_steps
     saver = StepCheckpoint(folder, callbacks, every, extra) if every else Checkpoint(folder, callbacks, extra)
-    callbacks.add(saver)
+    if checkpoints or resume:
+        callbacks.add(saver)
     bar = make_progress(progress)
     if bar is not None:
         callbacks.add(bar)

@@ -36,6 +36,7 @@ class TrialContext:
     runs: Path  # trial runs go to runs / study / trial-<n>
     deadline: float | None = None
     prune: bool = True
+    decide_at: set[int] | None = None  # epochs where the pruner can prune (None: every epoch)
     extra_attrs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -60,7 +61,7 @@ def run_trial(trial: Any, ctx: TrialContext) -> float | list[float]:
     trial.set_user_attr("recipe", recipe.to_dict())
     metric = ctx.space.objectives[0].metric
     single = len(ctx.space.objectives) == 1 and metric not in SPECIAL_METRICS
-    reporter = TrialReporter(trial, metric, report=single and ctx.prune, deadline=ctx.deadline)
+    reporter = TrialReporter(trial, metric, report=single and ctx.prune, deadline=ctx.deadline, decide_at=ctx.decide_at)
     data = _data_for(recipe)
     try:
         result = fit(
@@ -70,6 +71,7 @@ def run_trial(trial: Any, ctx: TrialContext) -> float | list[float]:
             out=run_dir,
             callbacks=[link, reporter],
             progress="off",
+            checkpoints=False,  # a trial is never resumed; the exported recipe retrains the best one
         )
     except TrainwiseError as exc:
         trial.set_user_attr("error", str(exc))

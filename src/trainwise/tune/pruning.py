@@ -21,11 +21,20 @@ class TrialReporter(Callback):
     `report=False` (multi-objective studies, where Optuna cannot prune) only watches the deadline.
     """
 
-    def __init__(self, trial: Any, metric: str, *, report: bool = True, deadline: float | None = None) -> None:
+    def __init__(
+        self,
+        trial: Any,
+        metric: str,
+        *,
+        report: bool = True,
+        deadline: float | None = None,
+        decide_at: set[int] | None = None,
+    ) -> None:
         self.trial = trial
         self.metric = metric
         self.report = report
         self.deadline = deadline
+        self.decide_at = decide_at  # epochs where the pruner can prune (None: every epoch)
         self.pruned_at: int | None = None  # the epoch after which the run was stopped
         self.reason: str | None = None  # why, in words, for the trial's user attributes
 
@@ -40,7 +49,8 @@ class TrialReporter(Callback):
             return
         if self.report:
             self.trial.report(float(value), epoch)
-            if self.trial.should_prune():
+            decide = self.decide_at is None or epoch in self.decide_at
+            if decide and self.trial.should_prune():
                 self._stop(loop, epoch, "pruned", f"pruned at epoch {epoch} ({self.metric} {float(value):.4g})")
                 return
         if self.deadline is not None and time.time() >= self.deadline and epoch < loop.epochs and not state.stop:
@@ -71,3 +81,17 @@ def make_pruner(name: str, epochs: int) -> Any:
     from trainwise.errors import ConfigError, did_you_mean
 
     raise ConfigError(f"unknown pruner '{name}'; {did_you_mean(name, PRUNERS)}", key="--pruner")
+
+
+def decision_epochs(name: str, epochs: int) -> set[int] | None:
+    """The epochs at which the named pruner can prune, so the others skip asking it (each question reads the
+    study from storage). Hyperband's brackets promote at 1, 3, 9, ... epochs; None means every epoch."""
+    if name == "hyperband":
+        steps, step = set(), 1
+        while step <= epochs:
+            steps.add(step)
+            step *= 3
+        return steps
+    if name == "none":
+        return set()
+    return None

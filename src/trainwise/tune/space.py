@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -174,7 +175,7 @@ def parse_search(recipe: Recipe, default_objective: Objective) -> SearchSpace:
         for param in ordered:
             for key in param.when:
                 if key not in {p.key for p in ordered}:
-                    _field(key, f"{param.key}.when")  # a condition on a fixed key: it must exist
+                    _field(key, f"search.{param.key}.when")  # a condition on a fixed key: it must exist
         auto = section.get("auto_learning_rate", True)
         if not isinstance(auto, bool):
             raise ConfigError(f"expected true or false, got {auto!r}", key="search.auto_learning_rate")
@@ -285,7 +286,8 @@ def _range_kind(given: Any, annotation: Any, where: str) -> Kind:
         if given not in ("float", "int"):
             raise ConfigError(f"type must be float or int, got {given!r}", key=where)
         return typing.cast(Kind, given)
-    args = set(typing.get_args(annotation)) or {annotation}
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    args = set(typing.get_args(annotation)) if union else {annotation}
     if float in args:
         return "float"
     if int in args:

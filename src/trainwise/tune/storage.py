@@ -37,7 +37,7 @@ def open_storage(url: str) -> Any:
     elif url.startswith(("postgresql", "mysql")):
         engine_kwargs = {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
     try:
-        return optuna.storages.RDBStorage(
+        storage = optuna.storages.RDBStorage(
             url,
             engine_kwargs=engine_kwargs,
             heartbeat_interval=HEARTBEAT_SECONDS,
@@ -48,6 +48,23 @@ def open_storage(url: str) -> Any:
         if "Can't load plugin" in first or "Could not parse" in first:
             first += " (expected a database URL such as sqlite:///trainwise.db or postgresql://user@host/db)"
         raise ConfigError(f"cannot open storage {redact(url)}: {type(exc).__name__}: {first}") from None
+    if url.startswith("sqlite:"):
+        _sync_normal(storage.engine)
+    return storage
+
+
+def _sync_normal(engine: Any) -> None:
+    """With write-ahead logging, synchronous=NORMAL keeps every committed trial when a process is killed (the
+    log is in the OS's hands); only a power cut may lose the last commits. It saves an fsync per report."""
+    from sqlalchemy import event
+
+    def on_connect(connection: Any, record: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    event.listen(engine, "connect", on_connect)
+    engine.dispose()  # connections opened before the listener reconnect with it
 
 
 def _sqlite_path(url: str) -> Path | None:

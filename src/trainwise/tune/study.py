@@ -296,7 +296,7 @@ def run_worker(job: Job, storage: Any = None) -> None:
     """Run trials of the study until it has `job.trials` done or the deadline passes."""
     import optuna
 
-    from trainwise.tune.pruning import make_pruner
+    from trainwise.tune.pruning import decision_epochs, make_pruner
     from trainwise.tune.samplers import make_sampler
 
     quiet_optuna()
@@ -327,6 +327,7 @@ def run_worker(job: Job, storage: Any = None) -> None:
         runs=Path(job.runs),
         deadline=job.deadline,
         prune=job.pruner != "none",
+        decide_at=decision_epochs(job.pruner, recipe.epochs),
     )
 
     def objective(trial: Any) -> Any:
