@@ -25,10 +25,12 @@ PUBLIC_API = [
     "Recipe",
     "RunError",
     "TrainwiseError",
+    "TuneResult",
     "__version__",
     "fit",
     "load_recipe",
     "load_task",
+    "tune",
 ]
 
 
@@ -169,3 +171,20 @@ def test_fit_refuses_to_overwrite_a_run(tmp_path: Path, blobs: Splits) -> None:
     with pytest.raises(trainwise.RunError, match="--resume"):
         trainwise.fit(**tabular(epochs=1), train=blobs["train"], out=tmp_path / "run")
     assert (tmp_path / "run" / "summary.json").read_text() == before
+
+
+def test_tune_is_the_function_even_after_the_tune_package_is_imported() -> None:
+    """`trainwise.tune` names both a package and the API function: it stays callable, imports or not."""
+    code = (
+        "import sys, trainwise\n"
+        "assert 'torch' not in sys.modules and 'optuna' not in sys.modules\n"
+        "import warnings\n"
+        "warnings.simplefilter('error')\n"
+        "import trainwise.tune.space\n"
+        "import trainwise.tune.study as study\n"
+        "assert callable(trainwise.tune) and trainwise.tune.space.SETTINGS\n"
+        "assert study.tune.__name__ == 'tune'\n"
+        "assert trainwise.TuneResult.__name__ == 'TuneResult'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

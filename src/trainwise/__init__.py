@@ -54,19 +54,33 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'trainwise' has no attribute '{name}'")
 
 
+class _CallablePackage(types.ModuleType):
+    """The `trainwise.tune` package, callable as the API function `trainwise.tune(...)`: the two share a name,
+    so `trainwise.tune(config)` and `import trainwise.tune.space` both work."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from trainwise.tune.study import tune
+
+        return tune(*args, **kwargs)
+
+
 class _Module(types.ModuleType):
-    """`trainwise.tune` is the function even though `trainwise.tune` is also a package: importing the package
-    sets it as an attribute of `trainwise`, which this property keeps from hiding the function."""
+    """Makes the `trainwise.tune` package callable whenever it is set as an attribute (the import system
+    does that on its first import) or first asked for."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "tune" and isinstance(value, types.ModuleType):
+            value.__class__ = _CallablePackage  # the property below returns it
+            return
+        super().__setattr__(name, value)
 
     @property
     def tune(self) -> Any:
-        from trainwise.tune.study import tune
+        import importlib
 
-        return tune
-
-    @tune.setter
-    def tune(self, package: Any) -> None:
-        self.__dict__["_tune_package"] = package
+        package = importlib.import_module("trainwise.tune")
+        package.__class__ = _CallablePackage
+        return package
 
 
 sys.modules[__name__].__class__ = _Module
