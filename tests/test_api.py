@@ -22,6 +22,7 @@ PUBLIC_API = [
     "ConfigError",
     "DataError",
     "FitResult",
+    "LRFindResult",
     "Recipe",
     "RunError",
     "TrainwiseError",
@@ -30,6 +31,7 @@ PUBLIC_API = [
     "fit",
     "load_recipe",
     "load_task",
+    "lr_find",
     "tune",
 ]
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from trainwise.engine.callbacks import Callback
     from trainwise.tasks import load_task
     from trainwise.training import FitResult, fit
+    from trainwise.tune.lr_find import LRFindResult, lr_find
     from trainwise.tune.results import TuneResult
     from trainwise.tune.study import tune
 
@@ -26,6 +27,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "FitResult",
+    "LRFindResult",
     "Recipe",
     "RunError",
     "TrainwiseError",
@@ -34,6 +36,7 @@ __all__ = [
     "fit",
     "load_recipe",
     "load_task",
+    "lr_find",
     "tune",
 ]
 
@@ -43,6 +46,8 @@ _LAZY = {
     "Callback": "trainwise.engine.callbacks",
     "load_task": "trainwise.tasks",
     "TuneResult": "trainwise.tune.results",
+    "lr_find": "trainwise.tune.lr_find",
+    "LRFindResult": "trainwise.tune.lr_find",
 }
 
 

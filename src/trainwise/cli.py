@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--json", action="store_true", help="print one JSON object on stdout (progress off)")
     fit.add_argument("--quiet", action="store_true", help="no progress and no table; print the run directory")
     fit.set_defaults(func=cmd_fit)
-
+    add_lr_find_parser(commands)
     add_tune_parser(commands)
     add_report_parser(commands)
 
@@ -148,6 +148,65 @@ def cmd_data_ls(args: argparse.Namespace) -> int:
             "" if row["installed"] else row["install"],
         )
     Console().print(table)
+    return 0
+
+
+def _add_common(command: argparse.ArgumentParser, what: str) -> None:
+    """The arguments every finder command takes: a config, --set overrides, --out and --json."""
+    command.add_argument("config", help="the TOML config (see examples/)")
+    command.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set optimizer.name=sgd (repeatable)",
+    )
+    command.add_argument("--out", help=f"where to write {what} (default: a new folder runs/<config-stem>-<command>)")
+    command.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def _out_dir(args: argparse.Namespace, recipe: Any, command: str) -> Any:
+    """--out as given (created if needed; an existing run folder is fine), else a new runs/<stem>-<command>."""
+    from pathlib import Path
+
+    from trainwise import rundir
+
+    return Path(args.out) if args.out else rundir.new_run_dir(f"{recipe.name or 'run'}-{command}")
+
+
+def add_lr_find_parser(commands: Any) -> None:
+    lr = commands.add_parser("lr-find", help="learning-rate range test: suggest a learning rate")
+    _add_common(lr, "lr_find.json and lr_find.png")
+    lr.add_argument("--apply", action="store_true", help="write the suggestion into the config file")
+    lr.add_argument("--steps", type=int, default=100, help="optimizer steps of the ramp (default 100)")
+    lr.add_argument("--start-lr", type=float, default=1e-7, help="first learning rate (default 1e-7)")
+    lr.add_argument("--end-lr", type=float, default=10.0, help="last learning rate (default 10)")
+    lr.set_defaults(func=cmd_lr_find)
+
+
+def cmd_lr_find(args: argparse.Namespace) -> int:
+    from trainwise.config import load_recipe
+
+    recipe = load_recipe(args.config, args.overrides)
+
+    from trainwise.tune.config_edit import set_config_value
+    from trainwise.tune.lr_find import lr_find, save
+
+    settings = {"steps": args.steps, "start_lr": args.start_lr, "end_lr": args.end_lr}
+    result = lr_find(recipe, progress="off", **settings)  # checks everything before a folder is made
+    save(result, _out_dir(args, recipe, "lr-find"))
+    if args.apply:
+        set_config_value(args.config, "optimizer.learning_rate", float(f"{result.suggestion:.3g}"))
+    if args.json:
+        print(json.dumps({**result.to_dict(), "applied": bool(args.apply)}, allow_nan=False))
+        return 0
+    print(f"suggested learning rate: {result.suggestion:.3g} ({result.rule})")
+    configured = recipe.optimizer.learning_rate
+    print(f"optimizer {recipe.optimizer.name}, configured {configured:g}; {len(result.lrs)} steps ({result.stopped})")
+    if args.apply:
+        print(f"wrote optimizer.learning_rate = {result.suggestion:.3g} into {args.config}")
+    print(f"saved to {result.out}")
     return 0
 
 

@@ -3,6 +3,7 @@ saves and exits 130, kill -9 loses no completed trial, and two workers really ru
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -210,7 +211,7 @@ def test_two_workers_run_trials_at_the_same_time_and_lose_nothing(tmp_path: Path
     assert len(trials) >= 8 and all(t.state.name == "COMPLETE" for t in trials)
     assert len(trials) <= 9  # at most one extra: both workers may start a last trial at once
     spans = sorted((t.datetime_start, t.datetime_complete) for t in trials)
-    overlapping = sum(1 for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1])
+    overlapping = sum(1 for a, b in itertools.pairwise(spans) if b[0] < a[1])
     assert overlapping >= 2, "trials of two processes overlap in time"
     for t in trials:
         run_dir = tmp_path / t.user_attrs["run_dir"]

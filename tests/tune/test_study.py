@@ -161,7 +161,7 @@ def test_every_sampler_and_pruner_by_name(storage_url: str) -> None:
     for pruner in ("median", "successive-halving", "hyperband", "none"):
         trainwise.tune(digits(epochs=2), trials=2, pruner=pruner, study=f"p-{pruner}")
         assert len(load(f"p-{pruner}", storage_url).trials) == 2, pruner
-    with pytest.raises(ConfigError, match="unknown sampler 'tpee'; .*did you mean 'tpe'"):
+    with pytest.raises(ConfigError, match=r"unknown sampler 'tpee'; .*did you mean 'tpe'"):
         trainwise.tune(digits(), trials=1, sampler="tpee")
     with pytest.raises(ConfigError, match="unknown pruner"):
         trainwise.tune(digits(), trials=1, pruner="medain")
@@ -188,7 +188,7 @@ def test_report_of_a_study_is_a_self_contained_page(storage_url: str, tmp_path: 
     html = page.read_text()
     assert html.count("data:image/png;base64,") >= 3  # history, curves, importance
     assert '<table id="leaderboard">' in html and html.count("<tr>") >= 5
-    with pytest.raises(RunError, match="no study 'nope'.*studies there: digits"):
+    with pytest.raises(RunError, match=r"no study 'nope'.*studies there: digits"):
         load_study("nope", storage_url)
 
 
@@ -196,3 +196,19 @@ def test_too_few_trials_for_importance_says_so(storage_url: str) -> None:
     result = trainwise.tune(digits(epochs=1), trials=2, pruner="none")
     assert result.importance is None
     assert result.importance_note is not None and "at least" in result.importance_note
+
+
+def test_without_a_learning_rate_range_one_is_taken_around_the_lr_range_test(storage_url: str) -> None:
+    from trainwise.tune.lr_find import lr_find
+
+    search = {"model.dropout": {"low": 0.0, "high": 0.3}}
+    trainwise.tune(digits(search), trials=3, pruner="none")
+    study = load("digits", storage_url)
+    low, high = study.user_attrs["learning_rate_range"]
+    suggestion = lr_find(trainwise.Recipe.model_validate(digits({})), out=None).suggestion
+    assert (low, high) == pytest.approx((suggestion / 10, suggestion * 3))
+    assert all(low <= t.params["optimizer.learning_rate"] <= high for t in study.trials)
+    trainwise.tune(digits(search), trials=4, pruner="none")  # a resume keeps the stored range
+    assert load("digits", storage_url).user_attrs["learning_rate_range"] == [low, high]
+    trainwise.tune(digits({**search, "auto_learning_rate": False}), trials=1, study="fixed")
+    assert "optimizer.learning_rate" not in load("fixed", storage_url).trials[0].params

@@ -221,10 +221,8 @@ def _learning_rate(
         return space, base
     stored = study.user_attrs.get("learning_rate_range")
     if stored is None:
-        try:
-            from trainwise.tune.lr_find import lr_find  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            return space, base
+        from trainwise.tune.lr_find import lr_find
+
         found = lr_find(plain, train=data.train, val=data.val, out=None, progress="off")
         stored = [found.suggestion / 10, found.suggestion * 3]
         if progress:
