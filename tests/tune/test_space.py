@@ -124,3 +124,15 @@ def test_errors_are_one_line_and_name_the_parameter(search: dict[str, Any], expe
     assert expected in message
     assert "\n" not in message
     assert "search" in message
+
+
+def test_the_example_search_parses() -> None:
+    from pathlib import Path
+
+    from trainwise.config import load_recipe
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "tune-digits.toml"
+    space = parse_search(load_recipe(path), DEFAULT)
+    assert "optimizer.momentum" in space.keys and space.keys.index("optimizer.name") < space.keys.index(
+        "optimizer.momentum"
+    )

@@ -105,7 +105,10 @@ def test_a_nan_loss_prunes_the_trial_with_its_reason(storage_url: str) -> None:
 
 
 def test_a_trial_that_raises_fails_with_its_message_and_the_study_goes_on(storage_url: str) -> None:
-    search = {"optimizer.name": {"choices": ["gd", "adam"]}}  # gd needs batch_size = "full": the run refuses
+    search = {
+        "optimizer.name": {"choices": ["gd", "adam"]},
+        "auto_learning_rate": False,
+    }  # gd needs batch_size = "full": the run refuses
     result = trainwise.tune(digits(search), trials=2, sampler="grid", pruner="none")
     states = {t.params["optimizer.name"]: t for t in load("digits", storage_url).trials}
     assert states["gd"].state.name == "FAIL"
@@ -129,10 +132,16 @@ def test_hyperband_prunes_by_epoch_and_the_leaderboard_says_when(storage_url: st
     assert all(len(t.intermediate_values) == 6 for t in complete)
 
 
+def test_without_pruning_every_epoch_is_still_reported(storage_url: str) -> None:
+    trainwise.tune(digits(epochs=3), trials=2, pruner="none")
+    assert all(sorted(t.intermediate_values) == [1, 2, 3] for t in load("digits", storage_url).trials)
+
+
 def test_several_objectives_give_a_pareto_front(storage_url: str) -> None:
     search = {
         "objectives": [{"metric": "val_accuracy"}, {"metric": "params"}],
         "model.hidden": {"choices": [[4], [16], [64]]},
+        "auto_learning_rate": False,
     }
     result = trainwise.tune(digits(search), trials=3, sampler="grid")
     assert result.directions == ["maximize", "minimize"]

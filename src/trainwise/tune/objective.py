@@ -61,7 +61,8 @@ def run_trial(trial: Any, ctx: TrialContext) -> float | list[float]:
     trial.set_user_attr("recipe", recipe.to_dict())
     metric = ctx.space.objectives[0].metric
     single = len(ctx.space.objectives) == 1 and metric not in SPECIAL_METRICS
-    reporter = TrialReporter(trial, metric, report=single and ctx.prune, deadline=ctx.deadline, decide_at=ctx.decide_at)
+    decide_at = ctx.decide_at if ctx.prune else set()  # intermediate values are reported even without pruning
+    reporter = TrialReporter(trial, metric, report=single, deadline=ctx.deadline, decide_at=decide_at)
     data = _data_for(recipe)
     try:
         result = fit(
