@@ -119,6 +119,7 @@ def test_report_of_an_unknown_study(storage_url: str, capsys: pytest.CaptureFixt
 # --- the real thing ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_tune_json_export_fit_and_report(tmp_path: Path, storage_url: str) -> None:
     config = write_config(tmp_path)
     done = run(["tune", str(config), "--trials", "3", "--pruner", "none", "--export", "best.toml", "--json"], tmp_path)

@@ -163,6 +163,7 @@ def test_warm_start_enqueues_the_best_of_an_earlier_study_on_the_same_data(stora
     assert unrelated.leaderboard[0]["warm_start_from"] is None  # another metric: nothing to learn from
 
 
+@pytest.mark.slow
 def test_every_sampler_and_pruner_by_name(storage_url: str) -> None:
     for sampler in ("random", "grid", "gp", "cmaes", "qmc", "nsga2", "tpe"):
         trainwise.tune(digits(epochs=1), trials=2, sampler=sampler, study=f"s-{sampler}")

@@ -310,7 +310,8 @@ def run_worker(job: Job, storage: Any = None) -> None:
     done = count_done(probe, job.session_start)
     if job.trials is not None and done >= job.trials:
         return
-    seed = (job.seed * 1_000_003 + len(probe.trials) * 101 + job.worker) % 2**31  # new draws on every resume
+    # the seed itself for a new study's first worker (repeatable); other workers and resumes draw anew
+    seed = (job.seed + len(probe.trials) * 7919 + job.worker * 104_729) % 2**31
     study = optuna.load_study(
         study_name=job.study,
         storage=storage,
