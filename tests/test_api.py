@@ -27,6 +27,7 @@ PUBLIC_API = [
     "Recipe",
     "RunError",
     "TrainwiseError",
+    "TuneResult",
     "__version__",
     "compare",
     "diagnose",
@@ -35,6 +36,7 @@ PUBLIC_API = [
     "load_task",
     "lr_find",
     "report",
+    "tune",
 ]
 
 
@@ -185,3 +187,20 @@ def test_diagnose_and_report_stay_functions_after_their_subpackages_are_imported
 
     assert callable(trainwise.diagnose) and trainwise.diagnose.__name__ == "diagnose"
     assert callable(trainwise.report) and trainwise.report.__name__ == "report"
+
+
+def test_tune_is_the_function_even_after_the_tune_package_is_imported() -> None:
+    """`trainwise.tune` names both a package and the API function: it stays callable, imports or not."""
+    code = (
+        "import sys, trainwise\n"
+        "assert 'torch' not in sys.modules and 'optuna' not in sys.modules\n"
+        "import warnings\n"
+        "warnings.simplefilter('error')\n"
+        "import trainwise.tune.space\n"
+        "import trainwise.tune.study as study\n"
+        "assert callable(trainwise.tune) and trainwise.tune.space.SETTINGS\n"
+        "assert study.tune.__name__ == 'tune'\n"
+        "assert trainwise.TuneResult.__name__ == 'TuneResult'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

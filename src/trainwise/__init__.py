@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from trainwise.training import FitResult, fit
     from trainwise.tune.compare import CompareResult, compare
     from trainwise.tune.lr_find import LRFindResult, lr_find
+    from trainwise.tune.results import TuneResult
+    from trainwise.tune.study import tune
 
 __all__ = [
     "Callback",
@@ -33,6 +35,7 @@ __all__ = [
     "Recipe",
     "RunError",
     "TrainwiseError",
+    "TuneResult",
     "__version__",
     "compare",
     "diagnose",
@@ -41,6 +44,7 @@ __all__ = [
     "load_task",
     "lr_find",
     "report",
+    "tune",
 ]
 
 _LAZY = {
@@ -50,6 +54,7 @@ _LAZY = {
     "FitResult": "trainwise.training",
     "Callback": "trainwise.engine.callbacks",
     "load_task": "trainwise.tasks",
+    "TuneResult": "trainwise.tune.results",
     "lr_find": "trainwise.tune.lr_find",
     "LRFindResult": "trainwise.tune.lr_find",
     "compare": "trainwise.tune.compare",
@@ -67,14 +72,36 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'trainwise' has no attribute '{name}'")
 
 
+class _CallablePackage(types.ModuleType):
+    """The `trainwise.tune` package, callable as the API function `trainwise.tune(...)`: the two share a name,
+    so `trainwise.tune(config)` and `import trainwise.tune.space` both work."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from trainwise.tune.study import tune
+
+        return tune(*args, **kwargs)
+
+
 class _Api(types.ModuleType):
-    """`trainwise.diagnose` and `trainwise.report` are functions that share their names with subpackages:
-    importing `trainwise.report.plots` must not replace the function with the package on this module."""
+    """API functions that share their names with subpackages (`diagnose`, `report`, `tune`): importing
+    `trainwise.report.plots` must not put the package in the function's place; `trainwise.tune` is the package
+    made callable (the import system sets it as an attribute on its first import)."""
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name == "tune" and isinstance(value, types.ModuleType):
+            value.__class__ = _CallablePackage  # the property below returns it
+            return
         if name in _LAZY and isinstance(value, types.ModuleType):
             return
         super().__setattr__(name, value)
+
+    @property
+    def tune(self) -> Any:
+        import importlib
+
+        package = importlib.import_module("trainwise.tune")
+        package.__class__ = _CallablePackage
+        return package
 
 
 sys.modules[__name__].__class__ = _Api

@@ -62,11 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (runs/<name>)")
     diagnose.add_argument("--json", action="store_true", help="print the findings as JSON")
     diagnose.set_defaults(func=cmd_diagnose)
-
-    report = commands.add_parser("report", help="write a run's self-contained HTML report")
-    report.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (runs/<name>)")
-    report.add_argument("-o", "--out", help="the HTML file to write (default: RUN_DIR/report.html)")
-    report.set_defaults(func=cmd_report)
+    add_tune_parser(commands)
+    add_report_parser(commands)
 
     data = commands.add_parser("data", help="built-in data sets")
     data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
@@ -136,10 +133,11 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_report(args: argparse.Namespace) -> int:
+def report_run(args: argparse.Namespace) -> int:
+    """`trainwise report RUN_DIR`: the run's self-contained HTML report."""
     from trainwise.report.html import report
 
-    print(report(args.run_dir, args.out))
+    print(report(args.target, args.out))
     return 0
 
 
@@ -496,6 +494,133 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     for model in result["models"]:
         scores = "  ".join(f"test_{k} {v:.4f}" for k, v in model["test"].items())
         print(f"{result['data']}  {model['name']}  {scores}")
+    return 0
+
+
+def add_tune_parser(commands: Any) -> None:
+    tune = commands.add_parser("tune", help="search hyperparameters with Optuna (the config's [search] section)")
+    tune.add_argument("config", help="a TOML config with a [search] section")
+    tune.add_argument("--trials", type=int, help="trials in the study, earlier sessions' included (default 20)")
+    tune.add_argument("--budget", help="stop after this much time, e.g. 90s, 10m, 1h30m")
+    tune.add_argument("--workers", type=int, default=1, help="trial processes on this machine (default 1)")
+    tune.add_argument("--storage", help="database URL (default: $TRAINWISE_STORAGE or ./trainwise.db)")
+    tune.add_argument("--study", help="the study's name (default: the config's name); an existing study continues")
+    tune.add_argument("--sampler", default="tpe", help="tpe (default), random, grid, gp, cmaes, qmc, nsga2")
+    tune.add_argument("--pruner", default="hyperband", help="hyperband (default), median, successive-halving, none")
+    tune.add_argument("--seed", type=int, help="the sampler's seed (default: the recipe's seed)")
+    tune.add_argument("--export", metavar="BEST.toml", help="write the best recipe as a config for trainwise fit")
+    tune.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    tune.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    tune.set_defaults(func=cmd_tune)
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from trainwise.config import load_recipe
+
+    recipe = load_recipe(args.config, args.overrides)
+
+    from trainwise.tune.study import tune
+
+    result = tune(
+        recipe,
+        trials=args.trials,
+        budget=args.budget,
+        workers=args.workers,
+        storage=args.storage,
+        study=args.study,
+        sampler=args.sampler,
+        pruner=args.pruner,
+        seed=args.seed,
+        export=args.export,
+        progress=not args.json,
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), allow_nan=False))
+    else:
+        _print_study(result)
+    if result.interrupted:
+        done = result.counts["complete"] + result.counts["pruned"]
+        print(
+            f"interrupted: study '{result.study}' is saved ({done} trials done); run the same command to continue",
+            file=sys.stderr,
+        )
+        return 130
+    return 0
+
+
+def _print_study(result: Any, top: int = 10) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"study {result.study}: {', '.join(result.metrics)}")
+    for column in ("rank", "trial", *result.metrics, "params", "epochs", "pruned at"):
+        table.add_column(column)
+    for row in result.leaderboard[:top]:
+        values = row["values"] or [None] * len(result.metrics)
+        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row["params"].items())
+        rank = str(row["rank"]) if row["rank"] else row["state"]
+        table.add_row(
+            rank,
+            str(row["number"]),
+            *(_cell(v) for v in values),
+            params,
+            str(row["epochs"] or "-"),
+            str(row["pruned_at"] or "-"),
+        )
+    console.print(table)
+    counts = result.counts
+    console.print(
+        f"{counts['trials']} trials: {counts['complete']} complete, {counts['pruned']} pruned, {counts['fail']} failed",
+        highlight=False,
+    )
+    if result.importance:
+        ranked = ", ".join(f"{k} {v:.2f}" for k, v in result.importance.items())
+        console.print(f"importance: {ranked}", highlight=False)
+    elif result.importance_note:
+        console.print(result.importance_note, highlight=False)
+    if result.exported:
+        console.print(f"best recipe written to {result.exported} (train it: trainwise fit {result.exported})")
+    console.print(f"saved to {result.files.get('tune.json')}", highlight=False)
+
+
+def add_report_parser(commands: Any) -> None:
+    report = commands.add_parser("report", help="an HTML report of a run directory or a tune study")
+    report.add_argument("target", help="a run directory, or the name of a study in --storage")
+    report.add_argument("--storage", help="database URL of the study (default: $TRAINWISE_STORAGE or ./trainwise.db)")
+    report.add_argument(
+        "-o",
+        "--out",
+        help="a run's HTML file (default: RUN_DIR/report.html); a study's folder for report.html and its PNGs "
+        "(default: runs/<study>)",
+    )
+    report.add_argument("--json", action="store_true", help="print the study's results as JSON")
+    report.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    if Path(args.target).is_dir():
+        return report_run(args)
+    return report_study(args)
+
+
+def report_study(args: argparse.Namespace) -> int:
+    """`trainwise report STUDY`: plots and a self-contained HTML page of a tune study."""
+    from pathlib import Path
+
+    from trainwise.report.study import study_report
+    from trainwise.storage import default_storage_url
+    from trainwise.tune.results import load_study, summarize
+
+    url = args.storage or default_storage_url()
+    result = summarize(load_study(args.target, url), url)
+    page = study_report(result, Path(args.out) if args.out else Path("runs") / result.study)
+    if args.json:
+        print(json.dumps(result.to_dict() | {"report": str(page)}, allow_nan=False))
+    else:
+        print(page)
     return 0
 
 

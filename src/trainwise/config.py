@@ -206,6 +206,7 @@ class Recipe(_Section):
     compile: bool | Literal["inductor", "aot_eager", "eager"] = False  # torch.compile (true = inductor) for training
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     autopilot: bool = False  # roll back and cut the LR on divergence, cut it on a plateau, stop on overfitting
+    search: dict[str, Any] | None = None  # `trainwise tune` only (checked by tune/space.py); fit ignores it
     _source: str | None = PrivateAttr(default=None)
     _resume_dir: str | None = PrivateAttr(default=None)  # set by fit on resume: the run's saved artifacts
 

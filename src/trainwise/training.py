@@ -121,6 +121,7 @@ def fit(
     progress: str = "auto",
     overrides: list[str] | None = None,
     store: bool | str = True,
+    checkpoints: bool = True,
     **settings: Any,
 ) -> FitResult:
     """Train a model under a recipe and save the run; returns its history, test metrics and the model.
@@ -130,6 +131,7 @@ def fit(
     `model` may be any nn.Module returning logits; `train`/`val`/`test` may be (x, y) tensors or arrays, or a
     Dataset of (x, y) pairs, and replace the recipe's data. `progress` is auto | bar | plain | off.
     `store` records the run in the run store (True: the shared default database; a URL: that one; False: off).
+    `checkpoints=False` writes no checkpoints/ (for short runs never resumed, such as tune trials).
 
     >>> result = trainwise.fit("examples/mlp.toml", epochs=1)      # doctest: +SKIP
     >>> result.final["val_accuracy"]                                # doctest: +SKIP
@@ -155,7 +157,7 @@ def fit(
     rundir.write_config(run_dir, recipe)  # on resume: records a changed epochs/device/threads
     recorder = _store_recorder(store, recipe, run_dir)
     with _record_failure(recorder):
-        result = _run(built, recipe, run_dir, resume, [*(callbacks or []), *recorder], progress)
+        result = _run(built, recipe, run_dir, resume, [*(callbacks or []), *recorder], progress, checkpoints)
     for done in recorder:
         done.finish_from(result.stopped_reason, result.test)
     return result
@@ -267,7 +269,13 @@ def _build(recipe: Recipe, user_model: nn.Module | None, train: Any, val: Any, t
 
 
 def _run(
-    built: _Built, recipe: Recipe, run_dir: Path, resume: bool, user_callbacks: list[Callback], progress: str
+    built: _Built,
+    recipe: Recipe,
+    run_dir: Path,
+    resume: bool,
+    user_callbacks: list[Callback],
+    progress: str,
+    checkpoints: bool = True,
 ) -> FitResult:
     state_loop, data = built.loop, built.data
     for file_name, text in data.artifacts.items():  # e.g. the text task's tokenizer, reused on resume
@@ -287,7 +295,8 @@ def _run(
     folder = run_dir / "checkpoints"
     every = recipe.checkpoint_every_steps
     saver = StepCheckpoint(folder, callbacks, every, extra) if every else Checkpoint(folder, callbacks, extra)
-    callbacks.add(saver)
+    if checkpoints or resume:
+        callbacks.add(saver)
     bar = make_progress(progress)
     if bar is not None:
         callbacks.add(bar)

@@ -1,0 +1,97 @@
+"""The bridge between a trainwise run and its Optuna trial: report each epoch's metric, stop when pruned.
+
+`TrialReporter` is an ordinary fit callback. It never raises inside the loop: it sets the stop flag with a
+reason (`pruned`, `budget`, `nan_metric`), so fit finishes its epoch cleanly and saves; `study.py` then
+tells Optuna what happened.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from trainwise.engine.callbacks import Callback
+from trainwise.engine.state import Loop
+
+
+class TrialReporter(Callback):
+    """Reports `metric` to `trial` after every epoch; stops the run when the pruner says so or time is up.
+
+    `report=False` (multi-objective studies, where Optuna cannot prune) only watches the deadline.
+    """
+
+    def __init__(
+        self,
+        trial: Any,
+        metric: str,
+        *,
+        report: bool = True,
+        deadline: float | None = None,
+        decide_at: set[int] | None = None,
+    ) -> None:
+        self.trial = trial
+        self.metric = metric
+        self.report = report
+        self.deadline = deadline
+        self.decide_at = decide_at  # epochs where the pruner can prune (None: every epoch)
+        self.pruned_at: int | None = None  # the epoch after which the run was stopped
+        self.reason: str | None = None  # why, in words, for the trial's user attributes
+
+    def on_epoch_end(self, loop: Loop) -> None:
+        state = loop.state
+        if state.stopped_reason == "diverged":
+            return  # fit stops by itself; study.py records the step
+        epoch = int(state.logs["epoch"])
+        value = state.logs.get(self.metric)
+        if value is None or not math.isfinite(float(value)):
+            self._stop(loop, epoch, "nan_metric", f"{self.metric} is {value} at epoch {epoch}")
+            return
+        if self.report:
+            self.trial.report(float(value), epoch)
+            decide = self.decide_at is None or epoch in self.decide_at
+            if decide and self.trial.should_prune():
+                self._stop(loop, epoch, "pruned", f"pruned at epoch {epoch} ({self.metric} {float(value):.4g})")
+                return
+        if self.deadline is not None and time.time() >= self.deadline and epoch < loop.epochs and not state.stop:
+            self._stop(loop, epoch, "budget", f"time budget ran out after epoch {epoch}")
+
+    def _stop(self, loop: Loop, epoch: int, code: str, reason: str) -> None:
+        loop.state.stop = True
+        loop.state.stopped_reason = code
+        self.pruned_at = epoch
+        self.reason = reason
+
+
+PRUNERS = ("hyperband", "median", "successive-halving", "none")
+
+
+def make_pruner(name: str, epochs: int) -> Any:
+    """An Optuna pruner by name; Hyperband (the default) uses epochs as the resource, 1..epochs."""
+    import optuna
+
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1), reduction_factor=3)
+    if name == "median":
+        return optuna.pruners.MedianPruner()
+    if name in ("successive-halving", "sha"):
+        return optuna.pruners.SuccessiveHalvingPruner()
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    from trainwise.errors import ConfigError, did_you_mean
+
+    raise ConfigError(f"unknown pruner '{name}'; {did_you_mean(name, PRUNERS)}", key="--pruner")
+
+
+def decision_epochs(name: str, epochs: int) -> set[int] | None:
+    """The epochs at which the named pruner can prune, so the others skip asking it (each question reads the
+    study from storage). Hyperband's brackets promote at 1, 3, 9, ... epochs; None means every epoch."""
+    if name == "hyperband":
+        steps, step = set(), 1
+        while step <= epochs:
+            steps.add(step)
+            step *= 3
+        return steps
+    if name == "none":
+        return set()
+    return None
