@@ -601,7 +601,8 @@ def add_report_parser(commands: Any) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    if Path(args.target).is_dir():
+    target = Path(args.target)
+    if target.exists() or len(target.parts) > 1:  # a path: a run directory (or a one-line error naming it)
         return report_run(args)
     return report_study(args)
 

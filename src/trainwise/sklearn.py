@@ -68,10 +68,10 @@ class _TrainwiseEstimator(BaseEstimator):
         }
         train = (torch.from_numpy(x), torch.from_numpy(y))
         if self.out is not None:
-            result = trainwise.fit(recipe, train=train, out=self.out, progress="off")
+            result = trainwise.fit(recipe, train=train, out=self.out, progress="off", store=True)
         else:
             with tempfile.TemporaryDirectory(prefix="trainwise-sklearn-") as folder:
-                result = trainwise.fit(recipe, train=train, out=Path(folder) / "run", progress="off")
+                result = trainwise.fit(recipe, train=train, out=Path(folder) / "run", progress="off", store=False)
         self.model_ = result.model.cpu().eval()
         self.history_ = result.history
 
