@@ -15,7 +15,8 @@ from trainwise import rundir
 from trainwise.config import Recipe
 from trainwise.errors import ConfigError, TrainwiseError
 from trainwise.recipes import resolve_recipe
-from trainwise.training import FitResult, _json_safe, fit
+from trainwise.rundir import json_safe
+from trainwise.training import FitResult, fit
 
 
 @dataclass
@@ -36,7 +37,7 @@ class CrossValResult:
             summary[f"test_{name}_mean"], summary[f"test_{name}_sd"] = value, self.sd[name]
         for name, value in self.baseline_mean.items():
             summary[f"baseline_{name}_mean"], summary[f"baseline_{name}_sd"] = value, self.baseline_sd[name]
-        return _json_safe(
+        return json_safe(
             {
                 "summary": summary,
                 "run_dir": str(self.run_dir),

@@ -6,6 +6,7 @@ Every file is written atomically; an existing run is never overwritten (only `re
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,17 @@ EPOCH_SHAPED_SCHEDULES = {"cosine", "onecycle"}
 
 def write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+def json_safe(value: Any) -> Any:
+    """Plain data for strict JSON: NaN and Inf become None, tuples lists, keys strings (nested)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def new_run_dir(name: str, root: Path = DEFAULT_ROOT) -> Path:

@@ -89,7 +89,7 @@ class FitResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for `--json` and summary.json (NaN/Inf become null)."""
-        return _json_safe(
+        return rundir.json_safe(
             {
                 "run_dir": str(self.run_dir),
                 "data": self.data,
@@ -429,13 +429,3 @@ def _stop_on_interrupt(state_loop: Loop) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if value == value and abs(value) != float("inf") else None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value

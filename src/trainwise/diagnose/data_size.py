@@ -73,7 +73,7 @@ class LearningCurveResult:
         for name, (value, low, high) in rows.items():
             summary[f"predicted at {name} data"] = f"{value:.4f} ({low:.4f} to {high:.4f})"
         summary["power law"] = f"err(n) = {self.params[0]:.3g} * n^-{self.params[1]:.3g} + {self.params[2]:.3g}"
-        return _finite(
+        return rundir.json_safe(
             {
                 "summary": summary,
                 "metric": self.score_key,
@@ -269,13 +269,3 @@ def save(result: LearningCurveResult, out: Path) -> None:
     result.out = out
     plot_learning_curve(result, out / "learning_curve.png")
     rundir.write_json(out / "learning_curve.json", result.to_dict())
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value

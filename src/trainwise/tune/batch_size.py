@@ -75,7 +75,7 @@ class BatchSizeResult:
             "largest measured": max(c.batch_size for c in self.candidates if c.samples_per_second),
         }
         rows = [c.__dict__ for c in self.candidates]
-        return _finite(
+        return rundir.json_safe(
             {
                 "summary": summary,
                 "candidates": rows,
@@ -241,13 +241,3 @@ def save(result: BatchSizeResult, out: Path) -> None:
     result.out = out
     plot_batch_size(result, out / "batch_size.png")
     rundir.write_json(out / "batch_size.json", result.to_dict())
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value

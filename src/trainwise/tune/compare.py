@@ -90,7 +90,7 @@ class CompareResult:
             summary[f"{row['label']} seconds to target"] = (
                 f"{row['time_mean']:.2f} ± {row['time_ci95']:.2f} ({reached})"
             )
-        return _finite(
+        return rundir.json_safe(
             {
                 "summary": summary,
                 "key": self.key,
@@ -327,13 +327,3 @@ def save(result: CompareResult, out: Path) -> None:
     result.out = out
     plot_compare(result, out / "compare.png")
     rundir.write_json(out / "compare.json", result.to_dict())
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value

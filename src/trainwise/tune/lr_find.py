@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from trainwise import rundir
 from trainwise.config import Recipe
 from trainwise.engine.optim import penalty, penalty_weights
 from trainwise.engine.state import Loop
@@ -59,7 +60,7 @@ class LRFindResult:
             "stopped": self.stopped,
             "seconds": round(self.seconds, 3),
         }
-        return _finite(
+        return rundir.json_safe(
             {
                 "summary": summary,
                 "suggestion": self.suggestion,
@@ -264,7 +265,6 @@ def suggest_all(lrs: list[float], losses: list[float]) -> dict[str, float]:
 
 def save(result: LRFindResult, out: Path) -> None:
     """lr_find.json and lr_find.png in `out` (created if needed; other files there are left alone)."""
-    from trainwise import rundir
     from trainwise.report.finder_plots import plot_lr_find
 
     out.mkdir(parents=True, exist_ok=True)
@@ -273,13 +273,3 @@ def save(result: LRFindResult, out: Path) -> None:
         rundir.write_config(out, result.recipe)
     plot_lr_find(result, out / "lr_find.png")
     rundir.write_json(out / "lr_find.json", result.to_dict())
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value

@@ -12,6 +12,7 @@ from typing import Any
 
 import tomli_w
 
+from trainwise import rundir
 from trainwise.atomic import atomic_write_text
 from trainwise.errors import RunError
 from trainwise.tune.space import decode
@@ -60,7 +61,7 @@ class TuneResult:
         return flat
 
     def to_dict(self) -> dict[str, Any]:
-        return _json_safe(
+        return rundir.json_safe(
             {
                 "summary": self.summary(),
                 "study": self.study,
@@ -258,13 +259,3 @@ def write_outputs(result: TuneResult, folder: Path, export: str | Path | None) -
 
 def _plain(value: Any) -> Any:
     return value if isinstance(value, (str, int, float)) else json.dumps(value)
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
