@@ -25,7 +25,7 @@ POSTGRES = os.environ.get("TRAINWISE_TEST_POSTGRES_URL", "")
 def store(request: pytest.FixtureRequest, storage_url: str) -> RunStore:
     if request.param == "postgresql":
         if not POSTGRES:
-            pytest.skip("no PostgreSQL server: set TRAINWISE_TEST_POSTGRES_URL (issue 8 brings a PostgreSQL server into CI)")
+            pytest.skip("no PostgreSQL server: set TRAINWISE_TEST_POSTGRES_URL (issue 8 adds one to CI)")
         engine = engine_for(POSTGRES)
         with engine.begin() as conn:  # a clean slate: drop our tables only
             for table in reversed(inspect(conn).get_table_names()):
