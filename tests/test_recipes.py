@@ -179,3 +179,25 @@ def test_early_stopping_dict_sets_its_keys() -> None:
     resolved = resolve_recipe(None, {"early_stopping": {"patience": 7, "monitor": "val_accuracy"}})
     assert resolved.early_stopping is not None
     assert (resolved.early_stopping.patience, resolved.early_stopping.monitor) == (7, "val_accuracy")
+
+
+def test_defaults_that_follow_other_keys_follow_them_after_overrides(tmp_path: Path) -> None:
+    """A regression config resolved with overrides must not pin the static default metrics (accuracy)."""
+    path = tmp_path / "reg.toml"
+    path.write_text('loss = "mse"\nepochs = 1\n', encoding="utf-8")
+    for resolved in (resolve_recipe(path, {"epochs": 2}), resolve_recipe(load_recipe(path), None, ["epochs=2"])):
+        assert resolved.epochs == 2 and resolved.loss == "mse"
+        assert "metrics" not in resolved.model_fields_set
+
+
+def test_a_regression_fit_with_overrides_measures_regression_metrics(tmp_path: Path) -> None:
+    import torch
+
+    import trainwise
+
+    path = tmp_path / "reg.toml"
+    path.write_text('loss = "mse"\nepochs = 1\nbatch_size = 16\n[model]\nname = "mlp"\nhidden = [4]\n', "utf-8")
+    x = torch.randn(64, 3)
+    y = x.sum(dim=1, keepdim=True)
+    result = trainwise.fit(path, train=(x, y), val=(x, y), out=tmp_path / "run", progress="off", store=False, epochs=2)
+    assert "val_rmse" in result.history[-1] and "val_accuracy" not in result.history[-1]

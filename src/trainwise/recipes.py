@@ -25,10 +25,10 @@ def resolve_recipe(
     if isinstance(recipe, Recipe):
         if not settings and not overrides:
             return recipe
-        source, name, raw = recipe.source, recipe.name, recipe.to_dict()
+        source, name, raw = recipe.source, recipe.name, _given(recipe)
     elif isinstance(recipe, (str, Path)):
         base = load_recipe(recipe)
-        source, name, raw = base.source, base.name, base.to_dict()
+        source, name, raw = base.source, base.name, _given(base)
     elif isinstance(recipe, dict):
         raw = dict(recipe)
     elif recipe is None:
@@ -42,6 +42,18 @@ def resolve_recipe(
     if resolved.name is None:
         resolved.name = name
     return resolved
+
+
+def _given(recipe: Recipe) -> dict[str, Any]:
+    """Only the keys the recipe was given: defaults that follow other keys (metrics follow the loss) must
+    follow them again after settings and overrides change those keys."""
+    return _drop_none(recipe.model_dump(mode="json", exclude_unset=True))
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    return value
 
 
 def _apply_setting(raw: dict[str, Any], key: str, value: Any) -> None:
