@@ -7,7 +7,7 @@ validate on the same 2,000 of the 6,000 held-out images (to save time) and are t
 10,000-image test set (the weights after the last epoch). Every run is a process of one thread, all at once.
 Prints per seed and the mean and spread (standard deviation over seeds) of both arms and of the difference.
 
-Takes about 35 minutes with the defaults on two CPU cores shared with other work (four runs of ~240 CPU
+Takes about 40 minutes with the defaults on two CPU cores shared with other work (four runs of ~240 CPU
 seconds each); with the machine to itself, about 10 minutes. The full training set is ~10x the work.
 
     python benchmarks/augmentation.py [--epochs 24] [--seeds 2] [--train-samples 5000] [--flip 0.5]
