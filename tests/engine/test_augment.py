@@ -145,3 +145,31 @@ def test_augmenting_flat_features_is_a_config_error(run_fit: RunFit) -> None:
     x = torch.rand(40, 8)
     with pytest.raises(ConfigError, match=r"\[augment\] works on images"):
         run_fit({"train": (x, torch.arange(40) % 2)}, augment={"flip": 0.5})
+
+
+def test_validation_and_test_see_the_images_unaugmented(run_fit: RunFit) -> None:
+    """Every training image is flipped and cut out, yet the logged val_loss and the test metrics are those of the
+    final model on the plain images."""
+    from trainwise.config import RegularizationConfig
+    from trainwise.engine import loop as engine
+    from trainwise.engine.batches import make_batches
+    from trainwise.engine.optim import build_loss
+
+    data = image_data()
+    data["test"] = data["val"]
+    result = run_fit(data, model=Flatten(), epochs=1, augment={"flip": 1.0, "cutout": 4}, learning_rate=0.01)
+    loss = build_loss("cross_entropy", RegularizationConfig())
+    plain = engine.evaluate(result.model, make_batches(data["val"], 1024, torch.device("cpu")), loss, ["accuracy"])
+    assert result.history[-1]["val_loss"] == pytest.approx(plain["loss"], rel=1e-6)
+    assert result.test == pytest.approx(plain, rel=1e-6)
+    flipped = engine.evaluate(
+        result.model, make_batches((data["val"][0].flip(3), data["val"][1]), 1024, torch.device("cpu")), loss, []
+    )
+    assert flipped["loss"] != pytest.approx(plain["loss"], rel=1e-3)  # so the check above could fail
+
+
+def test_each_epoch_draws_afresh() -> None:
+    config = AugmentConfig(crop_padding=2, flip=0.5)
+    x, y = images(n=16), torch.arange(16)
+    augment = Augmenter(config, seed=0)
+    assert not torch.equal(augment(x, y, 0, 3)[0], augment(x, y, 1, 3)[0])

@@ -170,3 +170,99 @@ def test_the_seed_mlp_at_adam_0_5_recovers_on_mnist_5k(tmp_path: Path) -> None:
     assert piloted.kept["val_accuracy"] >= 0.90, piloted.history
     assert next(a["action"] for _, a in actions(piloted.history)) == "rollback"
     assert "divergence" in [f.kind for f in plain.findings]
+
+
+# --- with an EMA or SWA of the weights ---------------------------------------------------------------------
+
+
+def state_of(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+def poison(*modules: torch.nn.Module) -> None:
+    with torch.no_grad():
+        for module in modules:
+            for p in module.parameters():
+                p.fill_(math.nan)
+
+
+def test_a_rollback_restores_the_ema_too(blobs: Data, make_loop: MakeLoop) -> None:
+    """The divergence poisoned both the weights and their EMA: the rollback brings back the EMA of the last good
+    epoch (the weights validation and the final model use), not a NaN average."""
+    from trainwise.engine import loop as engine
+    from trainwise.engine.averaging import WeightAverage
+    from trainwise.engine.callbacks import CallbackList
+
+    loop = make_loop(blobs, epochs=1)
+    loop.average = WeightAverage(loop.model, "ema", decay=0.9)
+    pilot = Autopilot()
+    engine.run(loop, CallbackList([pilot]))
+    good_ema, good_model = state_of(loop.average.averaged), state_of(loop.model)
+    assert not all(torch.equal(good_ema[f"module.{k}"], v) for k, v in good_model.items())  # the EMA lags
+    poison(loop.model, loop.average.averaged)
+    loop.state.stop, loop.state.stopped_reason, loop.state.diverged_step = True, "diverged", loop.state.step
+    assert pilot.recover(loop)
+    for key, value in state_of(loop.average.averaged).items():
+        assert torch.equal(value, good_ema[key]), key
+    for key, value in state_of(loop.model).items():
+        assert torch.equal(value, good_model[key]), key
+
+
+def test_a_rollback_to_before_swa_began_starts_swa_again(blobs: Data, make_loop: MakeLoop) -> None:
+    """SWA from epoch 2 (index 1); epoch 2 blows up and is rolled back to the end of epoch 1, before SWA began:
+    the average is empty again and SWA restarts (SWALR included) in the repeated epoch 2."""
+    from trainwise.engine import loop as engine
+    from trainwise.engine.averaging import WeightAverage
+    from trainwise.engine.callbacks import CallbackList
+
+    loop = make_loop(blobs, epochs=3)
+    loop.average = WeightAverage(loop.model, "swa", start_epoch=1, swa_lr=0.05)
+    calls: list[int] = []
+
+    def exploded(losses: Any) -> str | None:  # epoch 2 "blew up" once
+        calls.append(len(losses))
+        return "too high" if calls.count(2) == 1 and len(losses) == 2 else None
+
+    pilot = Autopilot(exploded)
+    callbacks = CallbackList([pilot])
+    engine.run(loop, callbacks)
+    assert loop.state.stopped_reason == "diverged" and int(loop.average.averaged.n_averaged) == 1
+    assert pilot.recover(loop)
+    assert loop.state.epoch == 1 and int(loop.average.averaged.n_averaged) == 0 and loop.average.scheduler is None
+    engine.run(loop, callbacks)
+    assert loop.state.stopped_reason == "completed" and int(loop.average.averaged.n_averaged) == 2
+    # SWALR holds swa_lr, cut along with everything else by the rollback
+    assert [e["lr"] for e in loop.state.history] == pytest.approx([0.1, 0.05 * ROLLBACK_FACTOR, 0.05 * ROLLBACK_FACTOR])
+
+
+def test_overfitting_restores_the_best_epochs_ema(blobs: Data, make_loop: MakeLoop) -> None:
+    """With an EMA, the best epoch's weights include its average: after the stop, the final model (the EMA, put
+    in by WeightAverage.finish) is the average validation saw at the best epoch, not the average at the end."""
+    from trainwise.engine.averaging import WeightAverage
+
+    loop = stalled_loop(make_loop, blobs, val=[1.0, 0.5], train=[1.0, 0.6])
+    loop.average = WeightAverage(loop.model, "ema", decay=0.5)
+    loop.average.update(loop.model)
+    pilot = Autopilot()
+    pilot.on_epoch_end(loop)  # epoch 2 is the best
+    best_ema = state_of(loop.average.module)
+
+    def drift() -> None:  # training goes on: the weights move and the EMA follows
+        with torch.no_grad():
+            for p in loop.model.parameters():
+                p.add_(1.0)
+        assert loop.average is not None
+        loop.average.update(loop.model)
+
+    for epoch, (train, val) in enumerate([(0.5, 0.56), (0.4, 0.6), (0.3, 0.7), (0.2, 0.8)], start=3):
+        drift()
+        loop.state.history.append({"epoch": epoch, "train_loss": train, "val_loss": val, "lr": loop.lr})
+        loop.state.epoch, loop.state.logs = epoch, loop.state.history[-1]
+        pilot.on_epoch_end(loop)
+        if epoch == 4:  # the cut restored the best weights and their EMA
+            assert all(torch.equal(v, best_ema[k]) for k, v in loop.average.module.state_dict().items())
+    assert loop.state.stopped_reason == "overfitting"
+    pilot.on_fit_end(loop)
+    loop.average.finish(loop.model, [])
+    assert all(torch.equal(v, best_ema[k]) for k, v in loop.model.state_dict().items())
+    assert pilot.state_dict()["best_average"] is not None

@@ -116,3 +116,46 @@ def test_works_on_a_builtin_image_config() -> None:
     result = lr_find("examples/digits.toml", steps=40, threads=1)
     assert result.recipe.data.name == "digits"
     assert len(result.lrs) >= 10 and result.suggestion > 0
+
+
+# --- the recipe's training features: the range test trains the way `fit` would ------------------------------
+
+
+def image_splits() -> tuple[torch.Tensor, torch.Tensor]:
+    """256 tiny (1, 8, 8) images in 3 classes: a bright top half, a bright left half, or neither."""
+    g = torch.Generator().manual_seed(1)
+    y = torch.arange(256) % 3
+    x = torch.rand(256, 1, 8, 8, generator=g) * 0.3
+    x[y == 0, :, :4] += 0.7
+    x[y == 1, :, :, :4] += 0.7
+    return x, y
+
+
+def image_recipe(**settings: object) -> dict[str, object]:
+    base = {"task": "image", "model": {"hidden": [16]}, "threads": 1, "optimizer": {"name": "sgd"}}
+    return {**base, "data": {"validation_split": 0.0}, **settings}  # 256 samples: 4 batches of 64
+
+
+def test_accumulated_steps_give_the_big_batch_curve() -> None:
+    """Batches of 32 accumulated 2 at a time are steps over 64 samples: the same curve as batches of 64."""
+    train = image_splits()
+    big = lr_find(image_recipe(batch_size=64), train=train, steps=20, end_lr=1.0)
+    accumulated = lr_find(image_recipe(batch_size=32, accumulate_steps=2), train=train, steps=20, end_lr=1.0)
+    assert accumulated.lrs == pytest.approx(big.lrs)
+    assert accumulated.raw_losses == pytest.approx(big.raw_losses, rel=1e-5)
+    small = lr_find(image_recipe(batch_size=32), train=train, steps=20, end_lr=1.0)
+    assert small.raw_losses != pytest.approx(big.raw_losses, rel=1e-3)  # without accumulation: other steps
+
+
+def test_augmentation_and_bf16_shape_the_range_test() -> None:
+    """Mixup batches and bf16 autocast are trained on (their losses differ from the plain run's), and the test
+    still finds a falling stretch and a suggestion inside the ramp."""
+    train = image_splits()
+    plain = lr_find(image_recipe(batch_size=32), train=train, steps=30)
+    mixed = lr_find(image_recipe(batch_size=32, augment={"mixup": 0.4, "flip": 0.5}), train=train, steps=30)
+    bf16 = lr_find(image_recipe(batch_size=32, precision="bf16", ema_decay=0.9), train=train, steps=30)
+    assert mixed.raw_losses[:5] != pytest.approx(plain.raw_losses[:5], rel=1e-4)
+    assert bf16.raw_losses[:5] != pytest.approx(plain.raw_losses[:5], rel=1e-6)
+    assert bf16.raw_losses[:5] == pytest.approx(plain.raw_losses[:5], rel=0.05)  # bf16 rounding, same model
+    for result in (mixed, bf16):
+        assert result.start_lr < result.suggestion < result.lrs[-1]

@@ -8,6 +8,9 @@
 - Overfitting (no improvement again after a cut, validation loss `OVERFIT_RISE` above its best while the
   training loss kept falling): stop, and put back the best epoch's weights.
 
+With an EMA or SWA of the weights (`loop.average`), the snapshot and the best epoch's weights hold the average
+too, so a rollback or a restore puts back the averaged weights that validation and the final model use.
+
 Every action goes into the history, in the line of the epoch it happened in (a rollback: the first epoch
 finished after it) under "autopilot": [{"action", "reason", "step", "lr_before", "lr_after", ...}].
 """
@@ -53,6 +56,7 @@ class Autopilot(Callback):
         self.last_action_epoch = 0
         self.pending: list[dict[str, Any]] = []  # actions to write into the next finished epoch's line
         self.best_weights: dict[str, torch.Tensor] | None = None
+        self.best_average: dict[str, Any] | None = None  # the EMA/SWA state at the best epoch (None: no average)
         self.best_epoch: int | None = None
         self.stopped = False
         self.pending_reason: str | None = None  # why this callback itself declared the last epoch diverged
@@ -77,13 +81,14 @@ class Autopilot(Callback):
         if state.best_epoch == state.epoch:
             self.best_epoch = state.epoch
             self.best_weights = _cpu_copy(loop.model.state_dict())
+            self.best_average = _cpu_copy(loop.average.state_dict()) if loop.average is not None else None
         elif not state.stop:
             self._act_on_stall(loop)
         self._take_snapshot(loop)
 
     def on_fit_end(self, loop: Loop) -> None:
         if self.stopped and self.best_weights is not None and loop.state.stopped_reason == "overfitting":
-            loop.model.load_state_dict(self.best_weights)
+            self._restore_best(loop)
             loop.state.weights_epoch = self.best_epoch
 
     def recover(self, loop: Loop) -> bool:
@@ -124,6 +129,7 @@ class Autopilot(Callback):
             "last_cut_epoch": self.last_cut_epoch,
             "pending": self.pending,
             "best_weights": self.best_weights,
+            "best_average": self.best_average,
             "best_epoch": self.best_epoch,
             "stopped": self.stopped,
         }
@@ -133,6 +139,7 @@ class Autopilot(Callback):
         self.last_action_epoch, self.pending = state["last_action_epoch"], list(state["pending"])
         self.last_cut_epoch = state["last_cut_epoch"]
         self.best_weights, self.best_epoch, self.stopped = state["best_weights"], state["best_epoch"], state["stopped"]
+        self.best_average = state.get("best_average")  # absent in checkpoints from before it was kept
         self.snapshot = None  # taken again at on_fit_start, from the restored checkpoint
         self.snapshot_scale = self.scale
 
@@ -167,7 +174,7 @@ class Autopilot(Callback):
             lr_before = loop.lr
             restore: dict[str, Any] = {}
             if overfitting and self.best_weights is not None:  # the climb since the best was damage: undo it
-                loop.model.load_state_dict(self.best_weights)
+                self._restore_best(loop)
                 restore = {"restore_epoch": self.best_epoch}
             scale_learning_rate(loop, PLATEAU_FACTOR)
             self.scale *= PLATEAU_FACTOR
@@ -198,18 +205,28 @@ class Autopilot(Callback):
         loop.state.logs.setdefault("autopilot", []).append(entry)
         self.last_action_epoch = loop.state.epoch
 
+    def _restore_best(self, loop: Loop) -> None:
+        """Put back the best epoch's weights and, with EMA/SWA, its average (the weights validation saw)."""
+        assert self.best_weights is not None
+        loop.model.load_state_dict(self.best_weights)
+        if loop.average is not None and self.best_average is not None:
+            loop.average.load_state_dict(copy.deepcopy(self.best_average), loop.optimizer)
+
     def _take_snapshot(self, loop: Loop) -> None:
+        """The state to roll back to: everything a checkpoint holds (model, optimizer, RNGs, EMA/SWA, ...)."""
         self.snapshot = _cpu_copy(checkpoint.capture(loop, {}))
         self.snapshot_scale = self.scale
 
 
 def scale_learning_rate(loop: Loop, factor: float) -> None:
     """Multiply the learning rate by `factor` everywhere it lives: each param group (and the peaks and
-    floors a one-cycle schedule keeps there) and the base rates a schedule computes from."""
+    floors a one-cycle schedule keeps there, and SWA's constant rate) and the base rates a schedule computes from."""
     for group in loop.optimizer.param_groups:
-        for key in ("lr", "initial_lr", "max_lr", "min_lr"):
+        for key in ("lr", "initial_lr", "max_lr", "min_lr", "swa_lr"):
             if isinstance(group.get(key), float | int):
                 group[key] = group[key] * factor
+    if loop.average is not None and loop.average.swa_lr is not None:  # the rate SWA starts at, if not begun yet
+        loop.average.swa_lr *= factor
     scheduler = loop.schedule.scheduler
     for name in ("base_lrs", "_last_lr"):
         values = getattr(scheduler, name, None)

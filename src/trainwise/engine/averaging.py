@@ -60,12 +60,17 @@ class WeightAverage:
         return {
             "averaged": self.averaged.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "swa_lr": self.swa_lr,  # the autopilot's cuts scale it: a rollback or resume restores the cut value
         }
 
     def load_state_dict(self, state: dict[str, Any], optimizer: torch.optim.Optimizer) -> None:
-        """Restore the average and, mid-SWA, its scheduler (whose constructor touches the optimizer's lr)."""
+        """Restore the average and, mid-SWA, its scheduler (whose constructor touches the optimizer's lr); a state
+        from before SWA began drops a scheduler started since (a rollback), so SWA starts afresh on time."""
         self.averaged.load_state_dict(state["averaged"])
-        if state["scheduler"] is not None:
+        self.swa_lr = state.get("swa_lr", self.swa_lr)
+        if state["scheduler"] is None:
+            self.scheduler = None
+        else:
             saved = optimizer.state_dict()
             self.begin_swa(optimizer)
             optimizer.load_state_dict(saved)

@@ -7,6 +7,7 @@ fresh copy of the model, so the caller's model and optimizer are never touched.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -153,25 +154,42 @@ def _check_settings(start_lr: float, end_lr: float, steps: int, smoothing: float
 def _range_test(
     loop: Loop, start_lr: float, end_lr: float, steps: int, beta: float, blowup: float, progress: str
 ) -> tuple[list[float], list[float], list[float], str]:
-    """Train with lr_i = start * (end/start)^(i/(steps-1)), batch after batch (reshuffled each pass)."""
+    """Train with lr_i = start * (end/start)^(i/(steps-1)), batch after batch (reshuffled each pass).
+
+    Trains as `fit` would with the recipe's features: each step accumulates `accumulate_steps` batches (its
+    loss is their mean), batches are augmented (mixup/cutmix mix the loss), and the forward runs under the
+    recipe's precision (fp16: with its gradient scaler). A weight average does not change training: none here.
+    """
     model, optimizer, loss_fn = loop.model, loop.optimizer, loop.loss.fn
     weights = penalty_weights(model) if (loop.l1 or loop.l2) else None
     params = [p for group in optimizer.param_groups for p in group["params"]]
+    autocast = loop.precision.autocast if loop.precision is not None else contextlib.nullcontext
+    scaler = loop.precision.scaler if loop.precision is not None else None
+    k = loop.accumulate_steps
     factor = (end_lr / start_lr) ** (1 / (steps - 1))
     lrs: list[float] = []
     raw: list[float] = []
     smooth: list[float] = []
     average, best = 0.0, math.inf
     model.train()
-    step = 0
+    step = passes = micro = 0
+    group_loss = 0.0
     while True:
         order = torch.randperm(loop.train.num_samples, generator=loop.shuffle) if len(loop.train) > 1 else None
-        for x, y in loop.train.epoch(order):
+        for batch, (x, y) in enumerate(loop.train.epoch(order)):
             lr = start_lr * factor**step
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            outputs = model(x)
-            loss = loss_fn(outputs, y)
+            if micro == 0:
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                optimizer.zero_grad(set_to_none=True)
+            mixed, weight = None, 1.0
+            if loop.augment is not None:
+                x, mixed, weight = loop.augment(x, y, passes, batch)
+            with autocast():
+                outputs = model(x)
+                loss = loss_fn(outputs, y)
+                if mixed is not None:
+                    loss = weight * loss + (1.0 - weight) * loss_fn(outputs, mixed)
             value = float(loss.detach())
             if not math.isfinite(value):
                 return lrs, raw, smooth, "blow-up"
@@ -179,11 +197,23 @@ def _range_test(
             if weights is not None:
                 extra = penalty(weights, loop.l1, loop.l2)
                 total = loss + extra if extra is not None else loss
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            if loop.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(params, loop.grad_clip)
-            optimizer.step()
+            total = total / k
+            (scaler.scale(total) if scaler is not None else total).backward()
+            group_loss += value / k
+            micro += 1
+            if micro < k:
+                continue
+            value, micro, group_loss = group_loss, 0, 0.0
+            if scaler is not None:
+                if loop.grad_clip is not None:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(params, loop.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                if loop.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(params, loop.grad_clip)
+                optimizer.step()
             average = beta * average + (1 - beta) * value
             smoothed = average / (1 - beta ** (step + 1))  # bias correction: the average starts at zero
             lrs.append(lr)
@@ -197,6 +227,7 @@ def _range_test(
                 return lrs, raw, smooth, "blow-up"
             if step >= steps:
                 return lrs, raw, smooth, "end"
+        passes += 1
 
 
 # --- suggestion rules ----------------------------------------------------------------------------------
