@@ -1,5 +1,5 @@
-"""What makes a study cheap per trial keeps every promise: runs recorded once with all epochs, the recipe as
-the first trial, a reopened database without alembic, atomic-but-unsynced trial files, batched epoch writes."""
+"""What makes a study cheap per trial keeps every promise: runs recorded once with all epochs, a reopened
+database without alembic, atomic-but-unsynced trial files, batched epoch writes; and the defaults measured."""
 
 from __future__ import annotations
 
@@ -77,31 +77,6 @@ def test_a_pruned_trial_run_is_recorded_with_the_epochs_it_ran(storage_url: str)
         assert len(store.get(runs[t.number]["id"])["history"]) == t.user_attrs["pruned_at"]
 
 
-def test_the_first_trial_of_a_new_study_is_the_recipe_as_written(storage_url: str) -> None:
-    search = {
-        **LR,
-        "optimizer.name": {"choices": ["adam", "sgd"]},
-        "optimizer.momentum": {"low": 0.5, "high": 0.99, "when": {"optimizer.name": "sgd"}},
-        "model.hidden": {"choices": [[32], [64]]},  # the recipe's [16] is not a choice: the sampler picks
-        "model.dropout": {"low": 0.0, "high": 0.3},
-    }
-    recipe = digits(search, optimizer={"name": "sgd", "learning_rate": 0.01, "momentum": 0.8})
-    recipe["model"]["dropout"] = 0.2
-    trainwise.tune(recipe, trials=2, pruner="none")
-    first, second = optuna.load_study(study_name="digits", storage=storage_url).trials
-    assert first.user_attrs["recipe_values"] is True
-    expected = {"optimizer.learning_rate": 0.01, "optimizer.name": "sgd", "optimizer.momentum": 0.8}
-    assert {k: first.params[k] for k in expected} == expected and first.params["model.dropout"] == 0.2
-    assert first.params["model.hidden"] in ("[32]", "[64]")
-    assert "recipe_values" not in second.user_attrs
-
-
-def test_a_recipe_value_outside_the_space_is_left_to_the_sampler(storage_url: str) -> None:
-    trainwise.tune(digits(LR, optimizer={"learning_rate": 0.5}), trials=1, pruner="none")
-    trial = optuna.load_study(study_name="digits", storage=storage_url).trials[0]
-    assert "recipe_values" not in trial.user_attrs and 1e-3 <= trial.params["optimizer.learning_rate"] <= 3e-2
-
-
 def test_a_database_this_optuna_made_reopens_without_alembic(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     study = optuna.create_study(storage=open_storage(url), study_name="s")
@@ -157,3 +132,35 @@ def test_record_epochs_stores_what_record_epoch_would(tmp_path: Path) -> None:
     assert [e["epoch"] for e in b["history"]] == [1, 2, 3] and b["epochs"] == a["epochs"] == 3
     assert b["history"][1]["val_accuracy"] == 0.0
     assert a["final"] == b["final"]
+
+
+def test_the_default_sampler_and_pruner_are_the_ones_the_benchmark_measured() -> None:
+    from trainwise.tune.pruning import FlooredHyperband, make_pruner
+    from trainwise.tune.samplers import make_sampler
+    from trainwise.tune.space import Param, SearchSpace
+
+    space = SearchSpace([Param("model.dropout", "float", 0.0, 0.5)], [])
+    sampler = make_sampler("tpe", space, seed=0)
+    assert sampler._n_startup_trials == 5 and sampler._multivariate
+    pruner = make_pruner("hyperband", 20)
+    assert isinstance(pruner, FlooredHyperband) and pruner.floor._percentile == 25.0
+    assert pruner.hyperband._min_resource == 1 and pruner.hyperband._max_resource == 20
+
+
+def test_a_hopeless_trial_is_stopped_at_epoch_three_even_when_hyperband_would_keep_it() -> None:
+    from trainwise.tune.pruning import make_pruner
+
+    study = optuna.create_study(direction="maximize", pruner=make_pruner("hyperband", 20))
+    for _ in range(3):  # three good trials complete
+        trial = study.ask()
+        for epoch in range(1, 21):
+            trial.report(0.9, epoch)
+        study.tell(trial, 0.9)
+    hopeless = study.ask()
+    for epoch in (1, 2, 3):
+        hopeless.report(0.1, epoch)
+    assert hopeless.should_prune()
+    fine = study.ask()
+    for epoch in (1, 2, 3):
+        fine.report(0.95, epoch)
+    assert not fine.should_prune()

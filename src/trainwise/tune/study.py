@@ -128,8 +128,8 @@ def tune(
     opt_study = _create_study(optuna_storage, name, space, url)
     space, base = _learning_rate(opt_study, space, base, plain, data, progress)
     _record_study(opt_study, base, space)
-    if not opt_study.trials and not _warm_start(opt_study, optuna_storage, space):
-        _enqueue_recipe(opt_study, space, base)
+    if not opt_study.trials:
+        _warm_start(opt_study, optuna_storage, space)
     start = time.time()
     job = Job(
         recipe=base.to_dict(),
@@ -276,31 +276,6 @@ def _warm_start(study: Any, storage: Any, space: SearchSpace, limit: int = 3) ->
     for _, params, origin in found[:limit]:
         study.enqueue_trial(params, user_attrs={"warm_start_from": origin}, skip_if_exists=True)
     return min(len(found), limit)
-
-
-def _enqueue_recipe(study: Any, space: SearchSpace, recipe: Recipe) -> dict[str, Any]:
-    """A new study's first trial is the recipe as written (its values for the searched keys, where they lie in
-    the space; the sampler picks the rest): a sensible starting point the search then has to beat. Returns
-    the queued parameters (empty: nothing queued)."""
-    from trainwise.tune.space import encode, get_key
-
-    raw = recipe.to_dict()
-    chosen: dict[str, Any] = {}
-    for param in space.params:
-        if not param.applies(chosen, raw):
-            continue
-        value = encode(get_key(raw, param.key))
-        on_step = param.step is None or param.kind == "categorical" or _on_step(value, param)
-        if value is not None and param.contains(value) and on_step:
-            chosen[param.key] = value
-    if chosen:
-        study.enqueue_trial(chosen, user_attrs={"recipe_values": True})
-    return chosen
-
-
-def _on_step(value: Any, param: Param) -> bool:
-    steps = (float(value) - param.low) / float(param.step or 1)
-    return abs(steps - round(steps)) < 1e-9
 
 
 # --- running trials ------------------------------------------------------------------------------------
