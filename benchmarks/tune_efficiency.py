@@ -1,7 +1,8 @@
 """How much sooner does `trainwise tune` reach a good validation score than Optuna's defaults or random search?
 
 Methods (same search space, same data split, same wall-clock budget, one thread each):
-  trainwise       `trainwise.tune` with its defaults (multivariate TPE + Hyperband over epochs, in-memory batches)
+  trainwise       `trainwise.tune` with its defaults (multivariate TPE with 5 startup trials, Hyperband over
+                  epochs with a floor for hopeless trials, in-memory batches)
   optuna-default  `TPESampler()` + `MedianPruner()` over a textbook DataLoader loop, written the way Optuna's own
                   PyTorch example is (define-by-run model, DataLoader, report accuracy every epoch, should_prune)
   random          `RandomSampler()` without pruning, over the same textbook loop
@@ -266,7 +267,7 @@ def report(task: str, runs: list[dict[str, Any]], budget: float) -> None:
         hit = sum(any(s >= target for _, s in e) for e in events)
         best = statistics.median(best_at(e) for e in events)
         print(f"{name:<16}{statistics.median(times):>22.1f} s{hit:>7}/{len(events):<2}{best:>24.4f}")
-    for baseline, mine in (("optuna-default", "trainwise"), ("random", "trainwise")):
+    for baseline, mine in (("optuna-default", "trainwise"), ("random", "trainwise"), ("random", "optuna-default")):
         ratios, wins, ties, losses = [], 0, 0, 0
         for r in runs:
             ours, theirs = time_to(r[mine], target, budget), time_to(r[baseline], target, budget)
@@ -275,9 +276,15 @@ def report(task: str, runs: list[dict[str, Any]], budget: float) -> None:
             wins, ties, losses = wins + (ratio > 1.05), ties + (0.95 <= ratio <= 1.05), losses + (ratio < 0.95)
         g, lo, hi = geo_ci(ratios)
         print(
-            f"trainwise vs {baseline:<15} time-to-target speed-up: geometric mean {g:.2f}x "
+            f"{mine} vs {baseline:<15} time-to-target speed-up: geometric mean {g:.2f}x "
             f"(95% bootstrap CI {lo:.2f}-{hi:.2f}), wins/ties/losses {wins}/{ties}/{losses}"
         )
+
+
+def load() -> str:
+    """The machine's 1/5/15-minute load averages and its cores (the machine is shared: say how busy it was)."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.1f} / {five:.1f} / {fifteen:.1f} on {os.cpu_count()} cores"
 
 
 def main() -> None:
@@ -299,6 +306,7 @@ def main() -> None:
         args.seeds, args.budget, args.tasks = 2, 30.0, "digits"
     folder = Path(tempfile.mkdtemp(prefix="tune-efficiency-"))
     print(f"tune efficiency: {args.seeds} seeds, {args.budget:.0f} s per run, one thread each; logs in {folder}")
+    print(f"load average at start: {load()}", flush=True)
     for task in args.tasks.split(","):
         runs = []
         for seed in range(args.seeds):
@@ -308,6 +316,7 @@ def main() -> None:
             print(f"  {task} seed {seed}: best at budget: {best}", flush=True)
         (folder / f"{task}.json").write_text(json.dumps(runs))
         report(task, runs, args.budget)
+        print(f"load average after {task}: {load()}", flush=True)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -18,7 +19,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
-            os.fsync(handle.fileno())
+            fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
@@ -55,8 +56,29 @@ def _fsync_dir(folder: Path) -> None:
     except OSError:
         return
     try:
-        os.fsync(fd)
+        fsync(fd)
     except OSError:
         pass
     finally:
         os.close(fd)
+
+
+_DURABLE = [True]  # False inside `process_crash_safe()`
+
+
+def fsync(fd: int) -> None:
+    """Flush a file to the disk, unless inside `process_crash_safe()` (then the OS holds it: a killed process
+    loses nothing, only a power cut may)."""
+    if _DURABLE[-1]:
+        os.fsync(fd)
+
+
+@contextlib.contextmanager
+def process_crash_safe() -> Iterator[None]:
+    """Writes stay atomic (temp file + rename) but skip fsync: for cheap, re-creatable files such as a tune
+    trial's run directory, where an fsync per epoch and per file costs more than the data is worth."""
+    _DURABLE.append(False)
+    try:
+        yield
+    finally:
+        _DURABLE.pop()

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from trainwise import atomic
 from trainwise.engine import checkpoint
 from trainwise.engine.metrics import higher_is_better
 from trainwise.engine.state import Loop
@@ -220,7 +221,7 @@ class HistoryFile(Callback):
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(_plain(loop.state.logs)) + "\n")
             handle.flush()
-            os.fsync(handle.fileno())
+            atomic.fsync(handle.fileno())
 
 
 def _plain(logs: dict[str, Any]) -> dict[str, Any]:

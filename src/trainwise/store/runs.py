@@ -183,6 +183,29 @@ class RunStore:
                 update(schema.runs).where(schema.runs.c.id == run_id).values(epochs=epoch, heartbeat_at=time.time())
             )
 
+    def record_epochs(self, run_id: int, epochs: list[dict[str, Any]]) -> None:
+        """Several epochs' logs (in order) in one transaction, as `record_epoch` one by one would leave them:
+        a tune trial writes its epochs in batches rather than paying a transaction per epoch."""
+        if not epochs:
+            return
+        first, last = int(epochs[0].get("epoch", 0)), int(epochs[-1].get("epoch", 0))
+        rows = [
+            {"run_id": run_id, "epoch": int(e.get("epoch", 0)), "logs": json.dumps(_plain(e), default=str)}
+            for e in epochs
+        ]
+        metrics: dict[str, float | None] = {}
+        for logs in epochs:
+            metrics.update({k: finite(v) for k, v in logs.items() if k != "epoch" and isinstance(v, (int, float))})
+        with self._write() as conn:
+            conn.execute(
+                delete(schema.epochs).where(and_(schema.epochs.c.run_id == run_id, schema.epochs.c.epoch >= first))
+            )
+            conn.execute(insert(schema.epochs), rows)
+            self._set_final(conn, run_id, metrics)
+            conn.execute(
+                update(schema.runs).where(schema.runs.c.id == run_id).values(epochs=last, heartbeat_at=time.time())
+            )
+
     def heartbeat(self, run_id: int) -> None:
         with self._write() as conn:
             conn.execute(update(schema.runs).where(schema.runs.c.id == run_id).values(heartbeat_at=time.time()))

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from trainwise import rundir
+from trainwise.atomic import process_crash_safe
 from trainwise.config import Recipe
 from trainwise.engine.callbacks import Callback
 from trainwise.errors import TrainwiseError
 from trainwise.tune.pruning import TrialReporter
+from trainwise.tune.recording import TrialRecorder
 from trainwise.tune.space import SPECIAL_METRICS, Objective, SearchSpace, apply
 
 _DATA: dict[str, Any] = {}  # per process: data key -> TaskData, so trials reuse what the first one read
@@ -52,7 +54,7 @@ def trial_recipe(ctx: TrialContext, values: dict[str, Any]) -> Recipe:
 
 def run_trial(trial: Any, ctx: TrialContext) -> float | list[float]:
     """The objective Optuna calls: sample, train, and return the objective value(s)."""
-    from trainwise.training import fit
+    from trainwise.training import _spell_out_metrics, fit
 
     values = ctx.space.sample(trial, ctx.recipe)
     recipe = trial_recipe(ctx, values)
@@ -65,20 +67,29 @@ def run_trial(trial: Any, ctx: TrialContext) -> float | list[float]:
     decide_at = ctx.decide_at if ctx.prune else set()  # intermediate values are reported even without pruning
     reporter = TrialReporter(trial, metric, report=single, deadline=ctx.deadline, decide_at=decide_at)
     data = _data_for(recipe)
+    # each trial's run is recorded beside the study (linked by trial.json), its epochs written in batches
+    recorder = TrialRecorder(run_dir, _spell_out_metrics(recipe).to_dict(), url=ctx.store_url)
     try:
-        result = fit(
-            recipe,
-            train=data.train,
-            val=data.val,
-            out=run_dir,
-            callbacks=[link, reporter],
-            progress="off",
-            checkpoints=False,  # a trial is never resumed; the exported recipe retrains the best one
-            store=ctx.store_url or True,  # each trial's run is recorded beside the study, linked by trial.json
-        )
-    except TrainwiseError as exc:
-        trial.set_user_attr("error", str(exc))
+        with process_crash_safe():  # a trial's files are re-creatable: atomic, but no fsync per file and epoch
+            result = fit(
+                recipe,
+                train=data.train,
+                val=data.val,
+                out=run_dir,
+                callbacks=[link, reporter, recorder],
+                progress="off",
+                checkpoints=False,  # a trial is never resumed; the exported recipe retrains the best one
+                store=False,  # recorded by `recorder` instead
+            )
+    except KeyboardInterrupt:
+        recorder.finish("interrupted", reason="interrupted")
         raise
+    except BaseException as exc:
+        recorder.finish("failed", reason="error", error=f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, TrainwiseError):
+            trial.set_user_attr("error", str(exc))
+        raise
+    recorder.finish_from(result.stopped_reason, result.test)
     trial.set_user_attr("epochs", len(result.history))
     trial.set_user_attr("best_epoch", result.best_epoch)
     reason = result.stopped_reason

@@ -11,6 +11,8 @@ import math
 import time
 from typing import Any
 
+from optuna.pruners import BasePruner
+
 from trainwise.engine.callbacks import Callback
 from trainwise.engine.state import Loop
 
@@ -66,12 +68,16 @@ class TrialReporter(Callback):
 PRUNERS = ("hyperband", "median", "successive-halving", "none")
 
 
+HOPELESS_PERCENTILE = 25.0  # from epoch 3, a trial below this percentile of the completed trials is stopped
+HOPELESS_AFTER_TRIALS = 3  # ... once this many trials have completed
+
+
 def make_pruner(name: str, epochs: int) -> Any:
     """An Optuna pruner by name; Hyperband (the default) uses epochs as the resource, 1..epochs."""
     import optuna
 
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1), reduction_factor=3)
+        return FlooredHyperband(max(epochs, 1))
     if name == "median":
         return optuna.pruners.MedianPruner()
     if name in ("successive-halving", "sha"):
@@ -95,3 +101,26 @@ def decision_epochs(name: str, epochs: int) -> set[int] | None:
     if name == "none":
         return set()
     return None
+
+
+class FlooredHyperband(BasePruner):
+    """Hyperband over epochs (1..epochs, reduction factor 3), plus a floor for hopeless trials.
+
+    Hyperband never compares the first trial of each of its brackets with anyone, so in a short study a
+    trial at chance level could run all its epochs (three of seven trials of a 30 s digits study did, a third
+    of its time). The floor stops them: from epoch 3, once three trials have completed, a trial below the
+    25th percentile of their values at the same epoch is pruned. Otherwise pruning is Hyperband's own.
+    """
+
+    def __init__(self, epochs: int, reduction_factor: int = 3) -> None:
+        import optuna
+
+        self.hyperband = optuna.pruners.HyperbandPruner(
+            min_resource=1, max_resource=max(epochs, 1), reduction_factor=reduction_factor
+        )
+        self.floor = optuna.pruners.PercentilePruner(
+            HOPELESS_PERCENTILE, n_startup_trials=HOPELESS_AFTER_TRIALS, n_warmup_steps=2
+        )
+
+    def prune(self, study: Any, trial: Any) -> bool:
+        return bool(self.hyperband.prune(study, trial) or self.floor.prune(study, trial))

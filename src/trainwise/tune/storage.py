@@ -24,9 +24,10 @@ def redact(url: str) -> str:
 
 def open_storage(url: str) -> Any:
     """An Optuna RDBStorage for `url`; ConfigError (one line) when it cannot be opened or reached."""
-    import optuna
+    from trainwise.tune.quickopen import rdb_storage
 
     engine_kwargs: dict[str, Any] = {}
+    path = None
     if url.startswith("sqlite:"):
         path = _sqlite_path(url)
         if path is not None:
@@ -37,8 +38,9 @@ def open_storage(url: str) -> Any:
     elif url.startswith(("postgresql", "mysql")):
         engine_kwargs = {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
     try:
-        storage = optuna.storages.RDBStorage(
+        storage = rdb_storage(
             url,
+            path,
             engine_kwargs=engine_kwargs,
             heartbeat_interval=HEARTBEAT_SECONDS,
             grace_period=4 * HEARTBEAT_SECONDS,

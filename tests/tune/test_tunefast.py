@@ -1,0 +1,166 @@
+"""What makes a study cheap per trial keeps every promise: runs recorded once with all epochs, a reopened
+database without alembic, atomic-but-unsynced trial files, batched epoch writes; and the defaults measured."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import torch
+
+import trainwise
+from trainwise import atomic
+from trainwise.store.runs import RunQuery, RunStore
+from trainwise.tune.quickopen import made_by_this_optuna
+from trainwise.tune.storage import open_storage
+
+
+@pytest.fixture(autouse=True)
+def one_thread_in_tmp(tmp_path: Path) -> Iterator[None]:
+    previous, before = torch.get_num_threads(), Path.cwd()
+    torch.set_num_threads(1)
+    os.chdir(tmp_path)
+    yield
+    os.chdir(before)
+    torch.set_num_threads(previous)
+
+
+def digits(search: dict[str, Any], **settings: Any) -> dict[str, Any]:
+    recipe: dict[str, Any] = {
+        "task": "image",
+        "name": "digits",
+        "epochs": 3,
+        "batch_size": 128,
+        "seed": 0,
+        "threads": 1,
+        "data": {"name": "digits", "validation_split": 0.2},
+        "model": {"name": "mlp", "hidden": [16]},
+        "search": {"metric": "val_accuracy", **search},
+    }
+    return recipe | settings
+
+
+LR = {"optimizer.learning_rate": {"low": 1e-3, "high": 3e-2, "log": True}}
+
+
+def test_every_trial_run_is_in_the_store_once_with_all_its_epochs(storage_url: str) -> None:
+    trainwise.tune(digits(LR), trials=3, pruner="none")
+    trials = optuna.load_study(study_name="digits", storage=storage_url).trials
+    runs, total = RunStore(storage_url).list_runs(RunQuery(study="digits"))
+    assert total == 3 and sorted(r["trial"] for r in runs) == [t.number for t in trials]
+    store = RunStore(storage_url)
+    for run in runs:
+        recorded = store.get(run["id"])
+        assert recorded["status"] == "finished"
+        assert [e["epoch"] for e in recorded["history"]] == [1, 2, 3]  # buffered epochs all reach the store
+        trial = trials[run["trial"]]
+        assert recorded["final"]["val_accuracy"] == trial.intermediate_values[3]
+
+
+def test_a_pruned_trial_run_is_recorded_with_the_epochs_it_ran(storage_url: str) -> None:
+    search = {"optimizer.learning_rate": {"low": 1e-5, "high": 1e-1, "log": True}}
+    trainwise.tune(digits(search, epochs=6), trials=8, sampler="random")
+    trials = optuna.load_study(study_name="digits", storage=storage_url).trials
+    pruned = [t for t in trials if t.state.name == "PRUNED"]
+    assert pruned, "Hyperband stops some of eight trials over 1e-5..1e-1"
+    store = RunStore(storage_url)
+    runs = {r["trial"]: r for r in store.list_runs(RunQuery(study="digits", limit=None))[0]}
+    assert sorted(runs) == [t.number for t in trials]
+    for t in pruned:
+        assert len(store.get(runs[t.number]["id"])["history"]) == t.user_attrs["pruned_at"]
+
+
+def test_a_database_this_optuna_made_reopens_without_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    study = optuna.create_study(storage=open_storage(url), study_name="s")
+    study.enqueue_trial({"x": 1.0})
+    assert made_by_this_optuna(tmp_path / "studies.db")
+    code = (
+        "import sys, optuna; from trainwise.tune.storage import open_storage; "
+        f"s = optuna.load_study(study_name='s', storage=open_storage({url!r})); "
+        "print(len(s.trials), 'alembic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["1", "False"]
+
+
+def test_a_database_of_another_optuna_version_takes_optunas_own_checks(tmp_path: Path) -> None:
+    path = tmp_path / "studies.db"
+    open_storage(f"sqlite:///{path}").engine.dispose()
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE version_info SET library_version = '3.0.0'")
+    connection.close()
+    assert not made_by_this_optuna(path)
+    assert not made_by_this_optuna(tmp_path / "missing.db")
+    storage = open_storage(f"sqlite:///{path}")  # Optuna's full path: stamps and checks, still opens
+    assert optuna.create_study(storage=storage, study_name="t").study_name == "t"
+
+
+def test_process_crash_safe_writes_stay_atomic_but_skip_fsync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real(fd))[1])
+    atomic.atomic_write_text(tmp_path / "a.txt", "durable")
+    durable = len(calls)
+    assert durable >= 1
+    with atomic.process_crash_safe():
+        atomic.atomic_write_text(tmp_path / "a.txt", "quick")
+        assert len(calls) == durable
+    atomic.atomic_write_text(tmp_path / "a.txt", "durable again")
+    assert len(calls) > durable and (tmp_path / "a.txt").read_text() == "durable again"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_record_epochs_stores_what_record_epoch_would(tmp_path: Path) -> None:
+    store = RunStore(f"sqlite:///{tmp_path / 'runs.db'}")
+    logs = [{"epoch": e, "train_loss": 1.0 / e, "val_accuracy": 0.5 + e / 10, "lr": 0.01} for e in (1, 2, 3)]
+    one = store.start_run(name="one", run_dir=tmp_path / "one")
+    many = store.start_run(name="many", run_dir=tmp_path / "many")
+    for entry in logs:
+        store.record_epoch(one, entry)
+    store.record_epochs(many, logs[:2])
+    store.record_epochs(many, [{**logs[1], "val_accuracy": 0.0}, logs[2]])  # a rewritten epoch replaces the old
+    store.record_epochs(many, [])
+    a, b = store.get(one), store.get(many)
+    assert [e["epoch"] for e in b["history"]] == [1, 2, 3] and b["epochs"] == a["epochs"] == 3
+    assert b["history"][1]["val_accuracy"] == 0.0
+    assert a["final"] == b["final"]
+
+
+def test_the_default_sampler_and_pruner_are_the_ones_the_benchmark_measured() -> None:
+    from trainwise.tune.pruning import FlooredHyperband, make_pruner
+    from trainwise.tune.samplers import make_sampler
+    from trainwise.tune.space import Param, SearchSpace
+
+    space = SearchSpace([Param("model.dropout", "float", 0.0, 0.5)], [])
+    sampler = make_sampler("tpe", space, seed=0)
+    assert sampler._n_startup_trials == 5 and sampler._multivariate
+    pruner = make_pruner("hyperband", 20)
+    assert isinstance(pruner, FlooredHyperband) and pruner.floor._percentile == 25.0
+    assert pruner.hyperband._min_resource == 1 and pruner.hyperband._max_resource == 20
+
+
+def test_a_hopeless_trial_is_stopped_at_epoch_three_even_when_hyperband_would_keep_it() -> None:
+    from trainwise.tune.pruning import make_pruner
+
+    study = optuna.create_study(direction="maximize", pruner=make_pruner("hyperband", 20))
+    for _ in range(3):  # three good trials complete
+        trial = study.ask()
+        for epoch in range(1, 21):
+            trial.report(0.9, epoch)
+        study.tell(trial, 0.9)
+    hopeless = study.ask()
+    for epoch in (1, 2, 3):
+        hopeless.report(0.1, epoch)
+    assert hopeless.should_prune()
+    fine = study.ask()
+    for epoch in (1, 2, 3):
+        fine.report(0.95, epoch)
+    assert not fine.should_prune()
