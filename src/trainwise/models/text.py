@@ -140,4 +140,17 @@ def transformer(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int) ->
     )
 
 
-TEXT_MODELS = {"bag": bag, "text-cnn": text_cnn, "transformer": transformer}
+def minilm_head(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int) -> nn.Module:
+    """The trained head over frozen MiniLM sentence embeddings (the text task computes them): an MLP."""
+    from trainwise.data.sentence import EMBEDDING_DIM
+
+    if tuple(input_shape) != (EMBEDDING_DIM,):
+        raise ConfigError(
+            f"model 'minilm' reads {EMBEDDING_DIM}-number sentence embeddings: use it with task = \"text\" "
+            f"(got samples shaped {tuple(input_shape)})",
+            key="model.name",
+        )
+    return MLP(EMBEDDING_DIM, cfg.hidden, outputs, cfg.activation, cfg.dropout, cfg.batch_norm)
+
+
+TEXT_MODELS = {"bag": bag, "text-cnn": text_cnn, "transformer": transformer, "minilm": minilm_head}
