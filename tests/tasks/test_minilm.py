@@ -127,6 +127,25 @@ def test_fit_trains_a_head_on_cached_embeddings(tmp_path: Path) -> None:
 
 
 @needs_extra
+def test_minilm_bag_samples_are_the_embedding_then_the_token_ids(tmp_path: Path) -> None:
+    raw = raw_recipe(tmp_path)
+    embedded = load_task(build_recipe(raw)).train[0]
+    raw["data"] |= {"vocab_size": 100}
+    ids = load_task(build_recipe(raw | {"model": {"name": "bag"}})).train[0]
+    hybrid = raw | {"model": {"name": "minilm-bag", "hidden": [], "embedding_dim": 8, "bigram_buckets": 64}}
+    both = load_task(build_recipe(hybrid))
+    x, _ = both.train
+    assert both.input_shape == (384 + 16,) and both.model_settings["vocab_size"] <= 100
+    assert torch.equal(x[:, :384], embedded) and torch.equal(x[:, 384:].long(), ids)
+    result = trainwise.fit(build_recipe(hybrid), out=tmp_path / "run", progress="off", store=False)
+    assert (
+        sum(p.numel() for p in result.model.parameters())
+        == 384 * 2 + 2 + (both.model_settings["vocab_size"] + 64) * 8 + 8 * 2 + 2
+    )  # the linear head and the bag (tokens + hashed pairs), nothing of the encoder
+    assert result.test is not None and (tmp_path / "run" / "tokenizer.json").is_file()
+
+
+@needs_extra
 def test_max_length_beyond_the_encoder_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="at most 512") as caught:
         load_task(build_recipe(raw_recipe(tmp_path, max_length=600)))

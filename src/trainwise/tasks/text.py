@@ -30,11 +30,12 @@ class TextTask:
     """Samples are token id rows of `data.max_length`; models `bag`, `text-cnn` or `transformer`.
 
     With model `minilm` (optional extra) samples are instead the frozen MiniLM encoder's sentence embeddings,
-    computed once and cached, and the model is the trained head on top of them.
+    computed once and cached, and the model is the trained head on top of them. With `minilm-bag` a sample is
+    both: its embedding followed by its token ids (as floats), for a head that adds a fastText-style bag.
     """
 
     name: str = "text"
-    models: tuple[str, ...] = ("bag", "text-cnn", "transformer", "minilm")
+    models: tuple[str, ...] = ("bag", "text-cnn", "transformer", "minilm", "minilm-bag")
 
     def load(self, recipe: Recipe, targets: TargetKind) -> TaskData:
         if targets == "real":
@@ -61,7 +62,7 @@ class TextTask:
             y = torch.from_numpy(labels)
             return ids, (y.float() if targets == "binary" else y)
 
-        return TaskData(
+        data = TaskData(
             name=splits.name,
             train=pair(splits.train_texts, splits.train_y),
             val=pair(splits.val_texts, splits.val_y),
@@ -73,6 +74,7 @@ class TextTask:
             model_settings={"vocab_size": int(tokenizer.get_vocab_size()), "padding_id": PAD_ID},
             artifacts={TOKENIZER_FILE: tokenizer_json(tokenizer)},
         )
+        return _with_sentences(recipe, splits, data, targets) if recipe.model.name == "minilm-bag" else data
 
 
 def _sentence_data(recipe: Recipe, splits: TextSplits, targets: TargetKind) -> TaskData:
@@ -101,3 +103,14 @@ def _sentence_data(recipe: Recipe, splits: TextSplits, targets: TargetKind) -> T
         classes=splits.classes,
         source=splits.source,
     )
+
+
+def _with_sentences(recipe: Recipe, splits: TextSplits, data: TaskData, targets: TargetKind) -> TaskData:
+    """Token id samples with each text's MiniLM embedding in front: (N, 384 + max_length) floats."""
+    sentences = _sentence_data(recipe, splits, targets)
+    for split in ("train", "val", "test"):
+        ids, embedded = getattr(data, split), getattr(sentences, split)
+        if ids is not None:
+            setattr(data, split, (torch.cat([embedded[0], ids[0].float()], dim=1), ids[1]))
+    data.input_shape = (sentences.input_shape[0] + data.input_shape[0],)
+    return data
