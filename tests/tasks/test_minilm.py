@@ -19,6 +19,8 @@ import torch
 import trainwise
 from trainwise import cli
 from trainwise.config import build_recipe
+from trainwise.data.text import load_texts
+from trainwise.data.tokenizer import encode
 from trainwise.errors import ConfigError
 from trainwise.tasks import load_task
 
@@ -131,11 +133,13 @@ def test_minilm_bag_samples_are_the_embedding_then_the_token_ids(tmp_path: Path)
     raw = raw_recipe(tmp_path)
     embedded = load_task(build_recipe(raw)).train[0]
     raw["data"] |= {"vocab_size": 100}
-    ids = load_task(build_recipe(raw | {"model": {"name": "bag"}})).train[0]
     hybrid = raw | {"model": {"name": "minilm-bag", "hidden": [], "embedding_dim": 8, "bigram_buckets": 64}}
     both = load_task(build_recipe(hybrid))
     x, _ = both.train
+    tokenizers = pytest.importorskip("tokenizers")
     assert both.input_shape == (384 + 16,) and both.model_settings["vocab_size"] <= 100
+    tokenizer = tokenizers.Tokenizer.from_str(both.artifacts["tokenizer.json"])  # the run's own tokenizer
+    ids = torch.from_numpy(encode(tokenizer, load_texts(build_recipe(hybrid).data).train_texts, 16))
     assert torch.equal(x[:, :384], embedded) and torch.equal(x[:, 384:].long(), ids)
     result = trainwise.fit(build_recipe(hybrid), out=tmp_path / "run", progress="off", store=False)
     assert (
