@@ -140,4 +140,55 @@ def transformer(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int) ->
     )
 
 
-TEXT_MODELS = {"bag": bag, "text-cnn": text_cnn, "transformer": transformer}
+def minilm_head(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int) -> nn.Module:
+    """The trained head over frozen MiniLM sentence embeddings (the text task computes them): an MLP."""
+    from trainwise.data.sentence import EMBEDDING_DIM
+
+    if tuple(input_shape) != (EMBEDDING_DIM,):
+        raise ConfigError(
+            f"model 'minilm' reads {EMBEDDING_DIM}-number sentence embeddings: use it with task = \"text\" "
+            f"(got samples shaped {tuple(input_shape)})",
+            key="model.name",
+        )
+    return MLP(EMBEDDING_DIM, cfg.hidden, outputs, cfg.activation, cfg.dropout, cfg.batch_norm)
+
+
+class SentenceAndBag(nn.Module):
+    """Logits of a head over the MiniLM embedding plus those of a fastText bag over the token ids.
+
+    Summed logits of two linear parts are one linear model over both feature sets: the pretrained sentence
+    meaning and the corpus's own words and word pairs (which the frozen encoder, trained elsewhere, misses).
+    """
+
+    def __init__(self, head: nn.Module, bag: BagOfEmbeddings, split: int) -> None:
+        super().__init__()
+        self.head, self.bag, self.split = head, bag, split
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(x[:, : self.split]) + self.bag(x[:, self.split :].long())
+
+
+def minilm_bag(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int) -> nn.Module:
+    """`minilm` head + `bag` (embedding_dim, bigram_buckets) over the token ids that follow the embedding."""
+    from trainwise.data.sentence import EMBEDDING_DIM
+
+    if cfg.vocab_size is None or len(input_shape) != 1 or input_shape[0] <= EMBEDDING_DIM:
+        raise ConfigError(
+            f"model 'minilm-bag' reads a sentence embedding and token ids: use it with task = \"text\" "
+            f"(got samples shaped {tuple(input_shape)})",
+            key="model.name",
+        )
+    head = MLP(EMBEDDING_DIM, cfg.hidden, outputs, cfg.activation, cfg.dropout, cfg.batch_norm)
+    words = BagOfEmbeddings(
+        cfg.vocab_size, cfg.embedding_dim, [], outputs, cfg.padding_id, cfg.activation, 0.0, cfg.bigram_buckets
+    )
+    return SentenceAndBag(head, words, EMBEDDING_DIM)
+
+
+TEXT_MODELS = {
+    "bag": bag,
+    "text-cnn": text_cnn,
+    "transformer": transformer,
+    "minilm": minilm_head,
+    "minilm-bag": minilm_bag,
+}

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from trainwise.config import Recipe
-from trainwise.data.text import load_texts
+from trainwise.data.text import TextSplits, load_texts
 from trainwise.data.tokenizer import (
     PAD_ID,
     TOKENIZER_FILE,
@@ -27,10 +27,15 @@ from trainwise.tasks.base import TaskData
 
 
 class TextTask:
-    """Samples are token id rows of `data.max_length`; models `bag`, `text-cnn` or `transformer`."""
+    """Samples are token id rows of `data.max_length`; models `bag`, `text-cnn` or `transformer`.
+
+    With model `minilm` (optional extra) samples are instead the frozen MiniLM encoder's sentence embeddings,
+    computed once and cached, and the model is the trained head on top of them. With `minilm-bag` a sample is
+    both: its embedding followed by its token ids (as floats), for a head that adds a fastText-style bag.
+    """
 
     name: str = "text"
-    models: tuple[str, ...] = ("bag", "text-cnn", "transformer")
+    models: tuple[str, ...] = ("bag", "text-cnn", "transformer", "minilm", "minilm-bag")
 
     def load(self, recipe: Recipe, targets: TargetKind) -> TaskData:
         if targets == "real":
@@ -42,6 +47,8 @@ class TextTask:
         splits = load_texts(cfg)
         if targets == "binary" and len(splits.classes) != 2:
             raise ConfigError(f"loss 'bce' needs 2 classes, the data has {len(splits.classes)}", key="loss")
+        if recipe.model.name == "minilm":
+            return _sentence_data(recipe, splits, targets)
         saved = Path(recipe.resume_dir) / TOKENIZER_FILE if recipe.resume_dir else None
         if saved is not None and saved.is_file():
             tokenizer = load_tokenizer(saved)
@@ -55,7 +62,7 @@ class TextTask:
             y = torch.from_numpy(labels)
             return ids, (y.float() if targets == "binary" else y)
 
-        return TaskData(
+        data = TaskData(
             name=splits.name,
             train=pair(splits.train_texts, splits.train_y),
             val=pair(splits.val_texts, splits.val_y),
@@ -67,3 +74,43 @@ class TextTask:
             model_settings={"vocab_size": int(tokenizer.get_vocab_size()), "padding_id": PAD_ID},
             artifacts={TOKENIZER_FILE: tokenizer_json(tokenizer)},
         )
+        return _with_sentences(recipe, splits, data, targets) if recipe.model.name == "minilm-bag" else data
+
+
+def _sentence_data(recipe: Recipe, splits: TextSplits, targets: TargetKind) -> TaskData:
+    """Each split as (N, 384) frozen MiniLM embeddings (cached) with its labels."""
+    from trainwise.data.sentence import EMBEDDING_DIM, cached_embed, check_max_length, encoder_path, load_encoder
+    from trainwise.training import resolve_device  # imported here: training imports the tasks
+
+    encoder_path()  # the missing extra is reported before any work
+    check_max_length(recipe.data.max_length)
+    device = resolve_device(recipe.device)
+
+    def pair(texts: list[str] | None, labels: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+        if texts is None or labels is None:
+            return None
+        x = torch.from_numpy(cached_embed(texts, recipe.data.max_length, lambda: load_encoder(device)))
+        y = torch.from_numpy(labels)
+        return x, (y.float() if targets == "binary" else y)
+
+    return TaskData(
+        name=splits.name,
+        train=pair(splits.train_texts, splits.train_y),
+        val=pair(splits.val_texts, splits.val_y),
+        test=pair(splits.test_texts, splits.test_y),
+        input_shape=(EMBEDDING_DIM,),
+        num_classes=len(splits.classes),
+        classes=splits.classes,
+        source=splits.source,
+    )
+
+
+def _with_sentences(recipe: Recipe, splits: TextSplits, data: TaskData, targets: TargetKind) -> TaskData:
+    """Token id samples with each text's MiniLM embedding in front: (N, 384 + max_length) floats."""
+    sentences = _sentence_data(recipe, splits, targets)
+    for split in ("train", "val", "test"):
+        ids, embedded = getattr(data, split), getattr(sentences, split)
+        if ids is not None:
+            setattr(data, split, (torch.cat([embedded[0], ids[0].float()], dim=1), ids[1]))
+    data.input_shape = (sentences.input_shape[0] + data.input_shape[0],)
+    return data
