@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import atexit
 import copy
+import ctypes
 import math
 import os
+import signal
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +30,8 @@ from torch.utils.data import DataLoader
 from trainwise.engine.batches import Batch, Batches, LoaderBatches, TensorBatches
 from trainwise.engine.metrics import Metric
 from trainwise.errors import RunError
+
+_PR_SET_PDEATHSIG = 1  # prctl option: the signal this process gets when its parent exits
 
 
 @dataclass
@@ -138,6 +143,7 @@ def setup(device: torch.device) -> Distributed | None:
     if env is None:
         return None
     rank, world, local_rank, local_world = env
+    _die_with_launcher()
     if device.type == "cuda":
         if local_rank >= torch.cuda.device_count():
             raise RunError(
@@ -152,6 +158,20 @@ def setup(device: torch.device) -> Distributed | None:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         atexit.register(_teardown)
     return Distributed(rank, world, local_rank, local_world, device)
+
+
+def _die_with_launcher() -> None:
+    """Linux: be killed when the launcher dies (torchrun starts workers in their own sessions, so a kill -9 of
+    the launcher would leave them training on, and writing, as orphans)."""
+    if not os.environ.get("TORCHELASTIC_RUN_ID") or not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # no prctl: keep torch's behaviour
+        return
+    if os.getppid() == 1:  # the launcher died before prctl took effect
+        os._exit(1)
 
 
 def _teardown() -> None:
