@@ -167,14 +167,31 @@ def test_resume_after_killing_the_job_continues_from_the_last_checkpoint(tmp_pat
 
 
 def test_two_nodes_on_localhost_train_and_rank_zero_writes(tmp_path: Path) -> None:
+    """Node 0 through `trainwise fit --nproc`, node 1 through torchrun itself (python -m torch.distributed.run).
+
+    Batches of 383 leave a last batch of one sample (rank 1's share is empty: a stand-in weighted 0), two
+    batches per optimizer step (no_sync on the first) and an EMA of the weights (what validation uses).
+    """
     config = write_config(tmp_path, epochs=2)
     port = str(free_port())
-    common = ["--nproc", "1", "--nnodes", "2", "--master-addr", "127.0.0.1", "--master-port", port, "--no-store"]
-    node0 = launch(config, *common, "--node-rank", "0", "--out", tmp_path / "node0", "--quiet", cwd=tmp_path)
-    node1 = launch(config, *common, "--node-rank", "1", "--out", tmp_path / "node1", "--quiet", cwd=tmp_path)
+    settings = ["--set", "batch_size=383", "--set", "accumulate_steps=2", "--set", "ema_decay=0.9"]
+    machine = ["--nnodes", "2", "--master-addr", "127.0.0.1", "--master-port", port]
+    fit = [config, *settings, "--quiet", "--no-store"]
+    node0 = launch(*fit, "--out", tmp_path / "node0", "--nproc", "1", *machine, "--node-rank", "0", cwd=tmp_path)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "1", *machine, "--node-rank", "1"]
+    node1 = subprocess.Popen(
+        [*torchrun, "-m", "trainwise", "fit", *map(str, fit), "--out", str(tmp_path / "node1")],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     out0, _ = finish(node0)
     out1, _ = finish(node1)
     assert out0.strip() == str(tmp_path / "node0") and out1 == ""  # rank 1 prints nothing
     assert not (tmp_path / "node1").exists()  # and writes nothing: node 0's --out is the run
-    assert len(history(tmp_path / "node0")) == 2
-    assert_same_weights(weights(tmp_path / "node0"), weights(single_process(config, tmp_path / "one")))
+    runs = history(tmp_path / "node0")
+    assert [epoch["step"] for epoch in runs] == [2, 4]  # 4 batches, 2 per step
+    one = trainwise.fit(config, out=tmp_path / "one", progress="off", store=False, overrides=settings[1::2])
+    assert_same_weights(weights(tmp_path / "node0"), weights(one.run_dir))
+    assert runs[-1]["val_loss"] == pytest.approx(one.history[-1]["val_loss"], rel=1e-5)
