@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from typing import Any
 
 from trainwise.errors import ConfigError, TrainwiseError
@@ -93,6 +94,7 @@ def launch_fit(args: argparse.Namespace, recipe: Any) -> int:
     launcher's traceback. Any other failure is reported in one line with its rank and exit code.
     """
     check(args, recipe)
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
@@ -108,4 +110,7 @@ def launch_fit(args: argparse.Namespace, recipe: Any) -> int:
             return EXIT_USAGE
         rank, code = min(codes.items())
         raise TrainwiseError(f"worker rank {rank} failed with exit code {code}") from None
+    except SignalException as exc:  # Ctrl-C / SIGTERM: torchrun passed it on; the workers stop and save
+        print(f"interrupted ({exc.sigval.name})", file=sys.stderr)
+        return 130
     return 0
