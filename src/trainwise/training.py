@@ -166,6 +166,8 @@ def fit(
         result = _run(built, recipe, run_dir, resume, [*(callbacks or []), *recorder], progress, checkpoints)
     for done in recorder:
         done.finish_from(result.stopped_reason, result.test)
+    if ddp is not None:
+        ddp.barrier()  # every rank returns once rank 0 has written the run (summary, findings, store)
     return result
 
 

@@ -60,6 +60,20 @@ def test_an_empty_share_gets_a_stand_in_sample_in_training_and_nothing_in_evalua
     assert [xb.tolist() for xb, _ in evaluation.epoch(None)] == [[1, 3], [5, 7]]
 
 
+def test_a_dataset_that_is_not_tensors_is_sharded_the_same_way() -> None:
+    class Pairs(torch.utils.data.Dataset[tuple[int, int]]):
+        def __len__(self) -> int:
+            return 11
+
+        def __getitem__(self, i: int) -> tuple[int, int]:
+            return i, i
+
+    order = torch.randperm(11, generator=torch.Generator().manual_seed(1))
+    ctx = Distributed(1, 2, 1, 2, torch.device("cpu"))
+    loader = ShardedBatches(make_batches(Pairs(), 4, ctx.device), ctx, train=True)
+    assert [xb.tolist() for xb, _ in loader.epoch(order)] == [order[b : b + 4][1::2].tolist() for b in (0, 4, 8)]
+
+
 def test_a_mid_epoch_start_skips_whole_global_batches() -> None:
     x = torch.arange(12)
     ctx = Distributed(0, 2, 0, 2, torch.device("cpu"))
