@@ -55,7 +55,7 @@ def run(loop: Loop, callbacks: CallbackList) -> Loop:
         _track_best(loop, logs)
         _step_epoch_schedule(loop, logs, swa_epoch)
         callbacks.on_epoch_end(loop)
-        if loop.ddp is not None and not state.stop and loop.ddp.any(state.stop):
+        if loop.ddp is not None and loop.ddp.any(state.stop) and not state.stop:
             state.stop = True  # a callback on another rank stopped the run: every rank stops after this epoch
     if not state.stop:
         state.stopped_reason = "completed"
