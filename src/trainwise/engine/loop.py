@@ -194,9 +194,10 @@ def _full_steps(loop: Loop, callbacks: CallbackList) -> None:
     for seen, (x, y) in enumerate(loop.train.epoch(progress.order, state.batch), start=1):
         batch = state.batch
         count = y.shape[0]
-        no_sync = contextlib.ExitStack()
+        no_sync = None
         if ddp is not None:
             count = loop.train.share(batch)  # type: ignore[attr-defined]  # 0: a stand-in sample, weighted 0
+            no_sync = contextlib.ExitStack()
             if (batch + 1) % k and batch + 1 < batches and ddp.model is not None:
                 no_sync.enter_context(ddp.model.no_sync())  # mid-accumulation: no gradient all-reduce yet
         mixed, weight = None, 1.0
@@ -209,7 +210,8 @@ def _full_steps(loop: Loop, callbacks: CallbackList) -> None:
                 loss = weight * loss + (1.0 - weight) * loss_fn(outputs, mixed)
         if ddp is not None:
             if not ddp.finite(loss, count):  # all ranks agree, so all stop at the same step
-                no_sync.close()
+                if no_sync is not None:
+                    no_sync.close()  # leave DDP syncing (an autopilot rollback trains on)
                 _diverged(loop, state.step + 1)
                 break
         elif check_every == 1:
@@ -229,7 +231,8 @@ def _full_steps(loop: Loop, callbacks: CallbackList) -> None:
         if batch % k == 0:
             optimizer.zero_grad(set_to_none=True)
         (scaler.scale(total) if scaler is not None else total).backward()
-        no_sync.close()
+        if no_sync is not None:
+            no_sync.close()
         state.batch += 1
         if state.batch % k == 0 or state.batch == batches:
             _optimizer_step(loop, params, scaler)
