@@ -195,3 +195,20 @@ def test_two_nodes_on_localhost_train_and_rank_zero_writes(tmp_path: Path) -> No
     one = trainwise.fit(config, out=tmp_path / "one", progress="off", store=False, overrides=settings[1::2])
     assert_same_weights(weights(tmp_path / "node0"), weights(one.run_dir))
     assert runs[-1]["val_loss"] == pytest.approx(one.history[-1]["val_loss"], rel=1e-5)
+
+
+def test_an_occupied_out_directory_is_refused_by_every_rank_and_left_as_it_was(tmp_path: Path) -> None:
+    """Rank 0 fails to claim --out; it tells the others (no rank waits forever) and all exit 2."""
+    config = write_config(tmp_path, epochs=1)
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "history.jsonl").write_text('{"epoch": 1}\n', encoding="utf-8")
+    job = launch(config, "--nproc", "2", "--out", taken, "--no-store", cwd=tmp_path)
+    out, err = job.communicate(timeout=240)
+    assert job.returncode == 2, err[-3000:]
+    lines = err.strip().splitlines()
+    assert any("already holds a run" in line for line in lines), err[-3000:]
+    assert all(line.startswith("error: ") for line in lines if "rank" in line or "run" in line)
+    assert "Traceback" not in err and out == ""
+    assert sorted(p.name for p in taken.iterdir()) == ["history.jsonl"]
+    assert (taken / "history.jsonl").read_text() == '{"epoch": 1}\n'
