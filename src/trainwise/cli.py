@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--report", action="store_true", help="write report.html into the run directory at the end")
     fit.add_argument("--no-store", action="store_true", help="do not record this run in the run store")
+    from trainwise.launch import add_arguments as add_launch_arguments
+
+    add_launch_arguments(fit)  # --nproc, --nnodes, --node-rank, --master-addr, --master-port
     fit.set_defaults(func=cmd_fit)
     add_lr_find_parser(commands)
     add_compare_parser(commands)
@@ -101,6 +104,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     overrides = [*args.overrides, *(["autopilot=true"] if args.autopilot else [])]
     recipe = load_recipe(args.config, overrides)  # before torch loads: a config typo is reported at once
+    if getattr(args, "nproc", None) is not None:  # several processes: torchrun runs this command N times
+        from trainwise.launch import launch_fit
+
+        return launch_fit(args, recipe)
 
     if recipe.data.folds > 1:  # k-fold cross-validation: one run per fold, mean +- sd
         return _cmd_crossval(args, recipe)
@@ -109,6 +116,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     progress = "off" if (args.json or args.quiet) else "auto"
     result = fit(recipe, out=args.out, resume=args.resume, progress=progress, store=not args.no_store)
+    from trainwise.engine.distributed import is_main_process
+
+    if not is_main_process():
+        return 0  # under torchrun rank 0 alone prints and writes the report
     if args.report:
         from trainwise.report.html import report
 

@@ -22,7 +22,7 @@ from torch import nn
 from trainwise import rundir, runfacts
 from trainwise.atomic import atomic_write_text, remove_stale_temps
 from trainwise.config import Recipe
-from trainwise.engine import checkpoint, loop
+from trainwise.engine import checkpoint, distributed, loop
 from trainwise.engine.batches import make_batches
 from trainwise.engine.callbacks import (
     Callback,
@@ -153,14 +153,39 @@ def fit(
         if isinstance(exc, ConfigError) or exc.key:  # a config key is at fault: name the file it is in
             exc.source = exc.source or recipe.source
         raise
-    run_dir = out_dir if resume and out_dir else _claim_run_dir(out_dir, recipe)
-    rundir.write_config(run_dir, recipe)  # on resume: records a changed epochs/device/threads
+    ddp = built.loop.ddp
+    if ddp is not None:  # under torchrun: rank 0 claims and writes, the others learn the directory from it
+        run_dir = _claim_shared_run_dir(ddp, out_dir, recipe, resume)
+        store = store if ddp.main else False
+    else:
+        run_dir = out_dir if resume and out_dir else _claim_run_dir(out_dir, recipe)
+    if ddp is None or ddp.main:
+        rundir.write_config(run_dir, recipe)  # on resume: records a changed epochs/device/threads
     recorder = _store_recorder(store, recipe, run_dir)
     with _record_failure(recorder):
         result = _run(built, recipe, run_dir, resume, [*(callbacks or []), *recorder], progress, checkpoints)
     for done in recorder:
         done.finish_from(result.stopped_reason, result.test)
+    if ddp is not None:
+        ddp.barrier()  # every rank returns once rank 0 has written the run (summary, findings, store)
     return result
+
+
+def _claim_shared_run_dir(ddp: distributed.Distributed, out: Path | None, recipe: Recipe, resume: bool) -> Path:
+    """Rank 0 claims the run directory (or keeps --out on a resume) and tells the other ranks its path."""
+    claimed: str | None = None
+    error: TrainwiseError | None = None
+    if ddp.main:
+        try:
+            claimed = str(out if resume and out else _claim_run_dir(out, recipe))
+        except TrainwiseError as exc:
+            error = exc
+    shared = ddp.broadcast_text(claimed)
+    if error is not None:
+        raise error
+    if shared is None:
+        raise TrainwiseError("rank 0 could not claim the run directory (see its error)")
+    return Path(shared)
 
 
 def _store_recorder(store: bool | str, recipe: Recipe, run_dir: Path) -> list[Any]:
@@ -196,6 +221,9 @@ class _Built:
 def _build(recipe: Recipe, user_model: nn.Module | None, train: Any, val: Any, test: Any) -> _Built:
     """Data, model, optimizer, schedule and metrics for the recipe: every check happens here."""
     device = resolve_device(recipe.device)
+    ddp = distributed.setup(device)  # None unless launched as several processes (torchrun)
+    if ddp is not None:
+        device = ddp.device  # cuda:LOCAL_RANK on a GPU machine
     if recipe.threads is not None:
         torch.set_num_threads(recipe.threads)
     seed_everything(recipe.seed)
@@ -265,6 +293,9 @@ def _build(recipe: Recipe, user_model: nn.Module | None, train: Any, val: Any, t
         train_metrics=[build_metric(name) for name in metric_names if "@" not in name],
         **build_features(recipe, net, data.input_shape, device),
     )
+    if ddp is not None:
+        backend = None if not recipe.compile else "inductor" if recipe.compile is True else recipe.compile
+        distributed.attach(state_loop, ddp, backend)
     return _Built(state_loop, data)
 
 
@@ -278,8 +309,9 @@ def _run(
     checkpoints: bool = True,
 ) -> FitResult:
     state_loop, data = built.loop, built.data
+    writes = state_loop.ddp is None or state_loop.ddp.main  # under DDP rank 0 alone writes the run
     for file_name, text in data.artifacts.items():  # e.g. the text task's tokenizer, reused on resume
-        if not (run_dir / file_name).is_file():
+        if writes and not (run_dir / file_name).is_file():
             atomic_write_text(run_dir / file_name, text)
     ordered: list[Callback] = []
     autopilot = runfacts.make_autopilot(recipe, data)
@@ -289,19 +321,21 @@ def _run(
         es = recipe.early_stopping
         ordered.append(EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta, es.restore_best))
     ordered.extend(user_callbacks)
-    ordered.append(HistoryFile(run_dir / "history.jsonl"))
+    if writes:
+        ordered.append(HistoryFile(run_dir / "history.jsonl"))
     callbacks = CallbackList(ordered)
     extra = {"data": data.name, "classes": data.classes}
     folder = run_dir / "checkpoints"
     every = recipe.checkpoint_every_steps
     saver = StepCheckpoint(folder, callbacks, every, extra) if every else Checkpoint(folder, callbacks, extra)
-    if checkpoints or resume:
+    if (checkpoints or resume) and writes:
         callbacks.add(saver)
-    bar = make_progress(progress)
+    bar = make_progress(progress if writes else "off")
     if bar is not None:
         callbacks.add(bar)
     if resume:
-        remove_stale_temps(folder)  # left by a kill -9 in the middle of a checkpoint write
+        if writes:
+            remove_stale_temps(folder)  # left by a kill -9 in the middle of a checkpoint write
         saved = checkpoint.load(folder / "last.pt", map_location=state_loop.device)
         callbacks.load_states(checkpoint.restore(state_loop, saved, source=folder / "last.pt"))
     facts = runfacts.collect(state_loop, data)
@@ -310,10 +344,11 @@ def _run(
         while autopilot is not None and autopilot.recover(state_loop):  # rolled back: go on from there
             loop.run(state_loop, callbacks)
     if state_loop.average is not None and state_loop.state.stopped_reason != "interrupted":
-        state_loop.average.finish(state_loop.model, (x for x, _ in state_loop.train.epoch(None)))
+        whole = getattr(state_loop.train, "inner", state_loop.train)  # under DDP: batch-norm statistics on all data
+        state_loop.average.finish(state_loop.model, (x for x, _ in whole.epoch(None)))
     test_logs = None
     if data.test is not None and state_loop.state.stopped_reason not in ("diverged", "interrupted"):
-        test_batches = make_batches(data.test, 1024, state_loop.device)
+        test_batches = distributed.shard(make_batches(data.test, 1024, state_loop.device), state_loop.ddp)
         with state_loop.precision.autocast() if state_loop.precision is not None else contextlib.nullcontext():
             test_logs = loop.evaluate(state_loop.model, test_batches, state_loop.loss, state_loop.metric_names)
     state = state_loop.state
@@ -332,6 +367,8 @@ def _run(
         data=data.name,
         report=data.report,
     )
+    if not writes:
+        return result
     result.findings = runfacts.record(result, facts)  # facts.json and findings.json
     rundir.write_json(run_dir / "summary.json", result.to_dict())
     return result

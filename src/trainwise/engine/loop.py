@@ -55,6 +55,8 @@ def run(loop: Loop, callbacks: CallbackList) -> Loop:
         _track_best(loop, logs)
         _step_epoch_schedule(loop, logs, swa_epoch)
         callbacks.on_epoch_end(loop)
+        if loop.ddp is not None and loop.ddp.any(state.stop) and not state.stop:
+            state.stop = True  # a callback on another rank stopped the run: every rank stops after this epoch
     if not state.stop:
         state.stopped_reason = "completed"
     elif state.stopped_reason is None:
@@ -95,6 +97,11 @@ def _epoch_logs(loop: Loop) -> dict[str, float]:
     if not state.stop and loop.device.type != "cpu" and not torch.isfinite(loop.progress.loss_sum):
         _diverged(loop, state.step)
         return {"train_loss": math.nan}
+    if loop.ddp is not None:  # every rank logs the whole batch's figures (the rank's own sums stay as they are)
+        metrics = list(loop.train_metrics)
+        loss_sum, samples = loop.ddp.reduce_sums(loop.progress.loss_sum, loop.progress.samples, metrics)
+        reduced = {"train_loss": loss_sum / samples if samples else math.nan}
+        return reduced | {f"train_{m.name}": m.compute() for m in metrics}
     logs = {"train_loss": loop.running_loss()}
     logs.update({f"train_{m.name}": m.compute() for m in loop.train_metrics})
     return logs
@@ -181,10 +188,18 @@ def _full_steps(loop: Loop, callbacks: CallbackList) -> None:
     recent = torch.empty(check_every, device=loop.device)
     recent_steps = [0] * check_every
     batch_hooks = bool(callbacks.per_batch)
+    ddp = loop.ddp
+    world = ddp.world_size if ddp is not None else 1
     model.train()
     for seen, (x, y) in enumerate(loop.train.epoch(progress.order, state.batch), start=1):
         batch = state.batch
         count = y.shape[0]
+        no_sync = None
+        if ddp is not None:
+            count = loop.train.share(batch)  # type: ignore[attr-defined]  # 0: a stand-in sample, weighted 0
+            no_sync = contextlib.ExitStack()
+            if (batch + 1) % k and batch + 1 < batches and ddp.model is not None:
+                no_sync.enter_context(ddp.model.no_sync())  # mid-accumulation: no gradient all-reduce yet
         mixed, weight = None, 1.0
         if augment is not None:
             x, mixed, weight = augment(x, y, state.epoch, batch)
@@ -193,7 +208,13 @@ def _full_steps(loop: Loop, callbacks: CallbackList) -> None:
             loss = loss_fn(outputs, y)
             if mixed is not None:
                 loss = weight * loss + (1.0 - weight) * loss_fn(outputs, mixed)
-        if check_every == 1:
+        if ddp is not None:
+            if not ddp.finite(loss, count):  # all ranks agree, so all stop at the same step
+                if no_sync is not None:
+                    no_sync.close()  # leave DDP syncing (an autopilot rollback trains on)
+                _diverged(loop, state.step + 1)
+                break
+        elif check_every == 1:
             if not math.isfinite(loss.item()):
                 _diverged(loop, state.step + 1)
                 break
@@ -205,11 +226,13 @@ def _full_steps(loop: Loop, callbacks: CallbackList) -> None:
             extra = penalty(weights, loop.l1, loop.l2)
             if extra is not None:
                 total = loss + extra
-        if k > 1:
-            total = total * (count / _group_samples(loop, batch - batch % k))
+        if k > 1 or world > 1:  # DDP averages the ranks' gradients: weight by this rank's share of the samples
+            total = total * (count * world / _group_samples(loop, batch - batch % k))
         if batch % k == 0:
             optimizer.zero_grad(set_to_none=True)
         (scaler.scale(total) if scaler is not None else total).backward()
+        if no_sync is not None:
+            no_sync.close()
         state.batch += 1
         if state.batch % k == 0 or state.batch == batches:
             _optimizer_step(loop, params, scaler)
@@ -221,13 +244,16 @@ def _full_steps(loop: Loop, callbacks: CallbackList) -> None:
         loss_sum.add_(loss.detach(), alpha=count)
         progress.samples += count
         detached = outputs.detach()
-        for metric in metrics:
+        for metric in metrics if count else ():
             metric.update(detached, y)
-        if check_every > 1 and seen % check_every == 0 and not torch.isfinite(loss_sum):
+        if ddp is None and check_every > 1 and seen % check_every == 0 and not torch.isfinite(loss_sum):
             _diverged(loop, recent_steps[_first_bad(recent)])
             break
         if batch_hooks:
             callbacks.on_batch_end(loop)
+        if ddp is not None and ddp.any(state.stop):
+            state.stop = True
+            state.stopped_reason = state.stopped_reason or "interrupted"  # Ctrl-C reached another rank first
         if state.stop:
             break
 
@@ -270,6 +296,10 @@ def evaluate(
         for metric in metrics:
             metric.update(outputs, y)
     model.train(was_training)
+    reduce = getattr(batches, "all_reduce", None)  # DDP: each rank evaluated its share; sum them
+    if reduce is not None:
+        total, samples = reduce(loss_sum, samples, metrics)
+        loss_sum = torch.tensor(total)
     logs = {f"{prefix}loss": float(loss_sum) / samples if samples else math.nan}
     logs.update({f"{prefix}{m.name}": m.compute() for m in metrics})
     return logs

@@ -17,6 +17,7 @@ from trainwise.engine.optim import Loss, Schedule
 if TYPE_CHECKING:
     from trainwise.engine.augment import Augmenter
     from trainwise.engine.averaging import WeightAverage
+    from trainwise.engine.distributed import Distributed
     from trainwise.engine.precision import Precision
 
 
@@ -79,6 +80,7 @@ class Loop:
     average: WeightAverage | None = None  # EMA or SWA of the weights
     augment: Augmenter | None = None  # image augmentation of each training batch
     forward: Callable[[torch.Tensor], torch.Tensor] | None = None  # a compiled forward (None: the model)
+    ddp: Distributed | None = None  # this rank under torchrun (DDP); None in a single process
 
     @property
     def plain(self) -> bool:
