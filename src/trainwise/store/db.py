@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 
 from trainwise.errors import TrainwiseError
-from trainwise.storage import default_storage_url
+from trainwise.storage import default_storage_url, driver_url, missing_driver_hint
 from trainwise.store import migrate
 
 BUSY_TIMEOUT_MS = 30_000
@@ -51,13 +51,15 @@ def display(url: str) -> str:
 def engine_for(url: str) -> Engine:
     """A pooled engine for `url` (cached: one per process and URL)."""
     try:
-        parsed = make_url(url)
+        parsed = make_url(driver_url(url))
     except ArgumentError:
         raise StoreError(f"not a database URL: '{url}'; expected e.g. sqlite:///trainwise.db") from None
+    server = parsed.get_backend_name() in ("postgresql", "mysql")  # a server may be unreachable: fail in 10 s
+    options: dict[str, Any] = {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True} if server else {}
     try:
-        engine = create_engine(parsed)
+        engine = create_engine(parsed, **options)
     except (ArgumentError, ImportError, ModuleNotFoundError) as exc:
-        raise StoreError(f"cannot use database URL {display(url)} ({exc})") from None
+        raise StoreError(f"cannot use database URL {display(url)} ({missing_driver_hint(url, exc) or exc})") from None
     if parsed.get_backend_name() == "sqlite":
         _tune_sqlite(engine)
     return engine
