@@ -7,7 +7,9 @@ processes writing at once queue up instead of deadlocking on a lock upgrade. Oth
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,10 +108,31 @@ def open_store(url: str | None = None, *, create: bool = True) -> Engine | None:
             return None
         if path is not None:
             _enable_wal(engine)
-        migrate.upgrade(engine, where)
+        with schema_lock(engine):
+            migrate.upgrade(engine, where)
     except DatabaseError as exc:
         raise StoreError(_explain(exc), source=where) from None
     return engine
+
+
+SCHEMA_LOCK_KEY = 0x7472_6E77_6973_65  # "trnwise": one advisory lock for creating any table (ours, Optuna's)
+
+
+@contextlib.contextmanager
+def schema_lock(engine: Engine) -> Iterator[None]:
+    """On PostgreSQL, one process at a time creates tables: workers that start together on a new database would
+    otherwise collide in CREATE TABLE (a duplicate key in pg_type). SQLite serializes writers itself."""
+    if engine.url.get_backend_name() != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"SELECT pg_advisory_lock({SCHEMA_LOCK_KEY})")
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.exec_driver_sql(f"SELECT pg_advisory_unlock({SCHEMA_LOCK_KEY})")
+            conn.commit()
 
 
 def _explain(exc: DatabaseError) -> str:

@@ -71,6 +71,13 @@ class StudyLock:
         else:
             self._held = True
 
+    def __enter__(self) -> StudyLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
     def release(self) -> None:
         """Idempotent: the objective releases as soon as its trial exists, `finally` again after it."""
         held, self._held = self._held, None
@@ -122,11 +129,29 @@ def run_in_slots(
                 return
             free = trials is None or done + running < trials
             if free:
-                study.optimize(gated, n_trials=1, callbacks=callbacks, catch=(Exception,), gc_after_trial=False)
+                _optimize_one(study, gated, callbacks)
         finally:
             lock.release()
         if not free:
             time.sleep(WAIT_SECONDS)
+
+
+def _optimize_one(study: Any, objective: Any, callbacks: list[Any]) -> None:
+    """One trial through Optuna. If another worker gave it up meanwhile (no heartbeat within the grace period:
+    a machine too loaded for its --grace), Optuna refuses to tell it; its retry runs it again, and we go on."""
+    import warnings
+
+    try:
+        study.optimize(objective, n_trials=1, callbacks=callbacks, catch=(Exception,), gc_after_trial=False)
+    except ValueError as exc:
+        if "Cannot tell a FAIL trial" not in str(exc):
+            raise
+        warnings.warn(
+            "a trial of this worker was failed by another one for a missing heartbeat and will be retried; "
+            "raise --grace if this machine is this busy",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
 
 def _fail_stale(study: Any) -> None:

@@ -6,6 +6,7 @@ worker processes writing trials at once wait for each other instead of failing w
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 from pathlib import Path
@@ -41,11 +42,12 @@ def open_storage(url: str, heartbeat: Heartbeat | None = None) -> Any:
     elif driver_url(url).startswith(("postgresql", "mysql")):
         engine_kwargs = {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
     try:
-        storage = optuna.storages.RDBStorage(
-            driver_url(url),
-            engine_kwargs=engine_kwargs,
-            **storage_options(heartbeat or Heartbeat()),
-        )
+        with _tables_lock(url):
+            storage = optuna.storages.RDBStorage(
+                driver_url(url),
+                engine_kwargs=engine_kwargs,
+                **storage_options(heartbeat or Heartbeat()),
+            )
     except Exception as exc:  # SQLAlchemy, a missing driver, a refused connection: all one-line errors
         first = missing_driver_hint(url, exc) or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         if "Can't load plugin" in first or "Could not parse" in first:
@@ -54,6 +56,15 @@ def open_storage(url: str, heartbeat: Heartbeat | None = None) -> Any:
     if url.startswith("sqlite:"):
         _sync_normal(storage.engine)
     return storage
+
+
+def _tables_lock(url: str) -> Any:
+    """Optuna creates its tables on first use: on PostgreSQL, workers that start together take turns."""
+    if not driver_url(url).startswith("postgresql"):
+        return contextlib.nullcontext()
+    from trainwise.store.db import engine_for, schema_lock
+
+    return schema_lock(engine_for(url))
 
 
 def _sync_normal(engine: Any) -> None:

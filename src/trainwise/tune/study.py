@@ -26,6 +26,8 @@ from trainwise.config import Recipe, build_recipe
 from trainwise.errors import ConfigError, RunError, TrainwiseError
 from trainwise.recipes import resolve_recipe
 from trainwise.tune.heartbeat import heartbeat_settings
+from trainwise.tune.joining import ATTR as ATTR_SPACE
+from trainwise.tune.joining import check_same_space, space_record
 from trainwise.tune.objective import TrialContext, _data_for, run_trial
 from trainwise.tune.slots import StudyLock, occupancy, run_in_slots
 from trainwise.tune.space import LEARNING_RATE, SPECIAL_METRICS, Objective, Param, SearchSpace, apply, parse_search
@@ -133,11 +135,13 @@ def tune(
     url = storage or _default_url()
     optuna_storage = open_storage(url, beat)
     name = study or base.name or "study"
-    opt_study = _create_study(optuna_storage, name, space, url)
-    space, base = _learning_rate(opt_study, space, base, plain, data, progress)
-    _record_study(opt_study, base, space)
-    if not opt_study.trials:
-        _warm_start(opt_study, optuna_storage, space)
+    with StudyLock(optuna_storage, url, name):  # workers joining at once set the study up one at a time
+        opt_study = _create_study(optuna_storage, name, space, url)
+        space, base = _learning_rate(opt_study, space, base, plain, data, progress)
+        check_same_space(opt_study, space, url)
+        _record_study(opt_study, base, space)
+        if not opt_study.trials:
+            _warm_start(opt_study, optuna_storage, space)
     start = time.time()
     job = Job(
         recipe=base.to_dict(),
@@ -255,6 +259,7 @@ def _record_study(study: Any, recipe: Recipe, space: SearchSpace) -> None:
         "metrics": [o.metric for o in space.objectives],
         "recipe": recipe.to_dict(),
         "epochs": recipe.epochs,
+        ATTR_SPACE: space_record(space),  # a later session with another space is refused (tune/joining.py)
     }
     for key, value in attrs.items():
         if study.user_attrs.get(key) != value:
