@@ -41,7 +41,7 @@ class StudyLock:
     """A lock shared by every worker of one study, on any machine that reaches its database.
 
     PostgreSQL: a session advisory lock (the server drops it when the holder's connection dies, kill -9
-    included). SQLite: an exclusive `flock` on `<database>.lock` (the kernel drops it with the process).
+    included). SQLite: an exclusive `flock` on `<database>-tune.lock` (the kernel drops it with the process).
     Other databases: no lock; a race may then start one trial too many."""
 
     def __init__(self, storage: Any, url: str, study: str) -> None:
@@ -62,7 +62,7 @@ class StudyLock:
             conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": self.key})
             conn.commit()  # the lock is the session's: no transaction stays open while we hold it
             self._held = conn
-        elif self.path is not None and hasattr(os, "O_RDWR"):
+        elif self.path is not None and os.name == "posix":  # elsewhere (Windows): no lock, as for other databases
             import fcntl
 
             handle = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -99,7 +99,7 @@ def _sqlite_lock_path(url: str) -> Path | None:
     rest = url.split(":///", 1)[1] if ":///" in url else ""
     if not rest or rest.startswith(":memory:"):
         return None
-    return Path(rest.split("?", 1)[0] + ".lock")
+    return Path(rest.split("?", 1)[0] + "-tune.lock")  # beside trainwise.db-wal, -shm: one ignore pattern
 
 
 def run_in_slots(
