@@ -12,6 +12,7 @@
 
     python benchmarks/tune_scaling.py                       # PostgreSQL from $TRAINWISE_TEST_POSTGRES_URL if set
     python benchmarks/tune_scaling.py --trials 8 --rounds 2 # quicker
+    python benchmarks/tune_scaling.py --threads 1 --rounds 0 # throughput only, one torch thread per worker
 Start a server with `bash scripts/dev-postgres.sh start` and export its URL as TRAINWISE_TEST_POSTGRES_URL.
 """
 
@@ -34,8 +35,9 @@ from trainwise.tune.storage import open_storage
 from trainwise.tune.study import quiet_optuna
 
 
-def recipe() -> dict[str, Any]:
-    return {
+def recipe(threads: int | None = None) -> dict[str, Any]:
+    extra = {"threads": threads} if threads else {}  # none: 1 worker takes every core, K workers cores // K each
+    return extra | {
         "task": "image",
         "name": "scaling",
         "epochs": 3,
@@ -51,11 +53,11 @@ def recipe() -> dict[str, Any]:
     }
 
 
-def throughput(url: str, workers: int, trials: int, runs: Path) -> tuple[float, float]:
+def throughput(url: str, workers: int, trials: int, runs: Path, threads: int | None) -> tuple[float, float]:
     """(trials per minute between the first start and the last end, the session's wall seconds)."""
     study = f"scaling-{workers}-{uuid.uuid4().hex[:6]}"
     began = time.perf_counter()
-    trainwise.tune(recipe(), trials=trials, workers=workers, storage=url, study=study, pruner="none", runs=runs)
+    trainwise.tune(recipe(threads), trials=trials, workers=workers, storage=url, study=study, pruner="none", runs=runs)
     wall = time.perf_counter() - began
     done = [t for t in optuna.load_study(study_name=study, storage=open_storage(url)).trials if t.datetime_complete]
     span = (max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)).total_seconds()
@@ -91,6 +93,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=16, help="trials per worker count (throughput)")
     parser.add_argument("--overhead-trials", type=int, default=60, help="trials per overhead measurement")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the overhead measurement")
+    parser.add_argument("--threads", type=int, help="torch threads of every worker (default: cores // workers)")
     parser.add_argument("--throughput-rounds", type=int, default=2, help="rounds of 1, 2, 4 workers (median)")
     args = parser.parse_args()
     quiet_optuna()
@@ -106,7 +109,8 @@ def main() -> None:
     measured: dict[int, list[tuple[float, float]]] = {}
     for _ in range(args.throughput_rounds):  # 1, 2, 4, 1, 2, 4, ...: load drifts hit every count alike
         for workers in (1, 2, 4):
-            measured.setdefault(workers, []).append(throughput(url, workers, args.trials, folder / "runs"))
+            value = throughput(url, workers, args.trials, folder / "runs", args.threads)
+            measured.setdefault(workers, []).append(value)
     base = statistics.median(m[0] for m in measured[1])
     for workers, values in measured.items():
         per_minute, wall = statistics.median(m[0] for m in values), statistics.median(m[1] for m in values)
@@ -115,6 +119,8 @@ def main() -> None:
             f"x{per_minute / base:.2f} vs 1 worker"
         )
 
+    if args.rounds < 1:
+        return
     print(f"\n2. storage overhead per trial (objective returns at once), {args.rounds} alternating rounds")
     backends = {"sqlite": sqlite, **({"postgresql": postgres} if postgres else {})}
     results: dict[tuple[str, bool], list[float]] = {}
