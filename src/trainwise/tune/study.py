@@ -346,7 +346,11 @@ def run_worker(job: Job, storage: Any = None) -> None:
     def objective(trial: Any) -> Any:
         try:
             return run_trial(trial, ctx)
-        except (optuna.TrialPruned, KeyboardInterrupt):
+        except optuna.TrialPruned:
+            raise
+        except KeyboardInterrupt:  # Ctrl-C may land before fit starts or after it ends: abandoned all the same
+            if not trial.user_attrs.get("interrupted"):
+                trial.set_user_attr("interrupted", True)
             raise
         except Exception as exc:
             if "error" not in trial.user_attrs:
