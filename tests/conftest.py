@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,21 @@ def linear() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """A regression problem with 8 features: train (240) and val (60) splits."""
     x, y = make_linear(300)
     return {"train": (x[:240], y[:240]), "val": (x[240:], y[240:])}
+
+
+@pytest.fixture
+def postgres_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh PostgreSQL database of this test's own (tests/pgdb.py); skips, saying why, without a server."""
+    from tests.pgdb import fresh_database
+
+    with fresh_database() as url:
+        monkeypatch.setenv("TRAINWISE_STORAGE", url)
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, storage_url: str) -> str:
+    """Contract tests run once per backend: this test's SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return storage_url

@@ -522,6 +522,12 @@ def add_tune_parser(commands: Any) -> None:
     tune.add_argument("--export", metavar="BEST.toml", help="write the best recipe as a config for trainwise fit")
     tune.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     tune.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    tune.add_argument(
+        "--heartbeat", type=int, metavar="SECONDS", help="seconds between a running trial's heartbeats (default 10)"
+    )
+    tune.add_argument(
+        "--grace", type=int, metavar="SECONDS", help="a trial silent this long is failed and retried (default 4 beats)"
+    )
     tune.set_defaults(func=cmd_tune)
 
 
@@ -544,6 +550,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         seed=args.seed,
         export=args.export,
         progress=not args.json,
+        heartbeat=args.heartbeat,
+        grace=args.grace,
     )
     if args.json:
         print(json.dumps(result.to_dict(), allow_nan=False))

@@ -19,3 +19,23 @@ def default_storage_url() -> str:
     if url:
         return url
     return f"sqlite:///{(Path.cwd() / DEFAULT_FILE).resolve()}"
+
+
+POSTGRES_DRIVER = "postgresql+psycopg"  # psycopg 3, the `trainwise[postgres]` extra
+
+
+def driver_url(url: str) -> str:
+    """The URL SQLAlchemy opens: `postgresql://` and `postgres://` name psycopg 3 (SQLAlchemy would pick
+    psycopg2, which trainwise does not install). The one place both the run store and Optuna's storage go
+    through; an explicit driver (`postgresql+psycopg2://`) is kept."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return POSTGRES_DRIVER + "://" + url[len(prefix) :]
+    return url
+
+
+def missing_driver_hint(url: str, error: BaseException) -> str:
+    """What to install when a database URL's driver is missing ('' when that is not the problem)."""
+    if isinstance(error, ImportError) and driver_url(url).startswith(POSTGRES_DRIVER):
+        return "the PostgreSQL driver is not installed: pip install 'trainwise[postgres]'"
+    return ""

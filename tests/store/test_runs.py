@@ -1,38 +1,26 @@
 """The run store's Python API on a real database: record, list (filter, sort, page), show, tag, delete, reap.
 
-One contract suite, parametrized by URL: SQLite always; PostgreSQL when `TRAINWISE_TEST_POSTGRES_URL` names a
-server (the scale-out issue runs it in CI).
+One contract suite, parametrized by URL (the `database_url` fixture): SQLite always; PostgreSQL on the server
+that `TRAINWISE_TEST_POSTGRES_URL` names (CI starts one with scripts/dev-postgres.sh).
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
 
-from trainwise.store.db import StoreError, engine_for
+from trainwise.store.db import StoreError
 from trainwise.store.runs import RunQuery, RunStore, pid_alive
 
-POSTGRES = os.environ.get("TRAINWISE_TEST_POSTGRES_URL", "")
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, storage_url: str) -> RunStore:
-    if request.param == "postgresql":
-        if not POSTGRES:
-            pytest.skip("no PostgreSQL server: set TRAINWISE_TEST_POSTGRES_URL (issue 8 adds one to CI)")
-        engine = engine_for(POSTGRES)
-        with engine.begin() as conn:  # a clean slate: drop our tables only
-            for table in reversed(inspect(conn).get_table_names()):
-                if table.startswith("tw_"):
-                    conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{table}" CASCADE')
-        return RunStore(POSTGRES)
-    return RunStore(storage_url)
+@pytest.fixture
+def store(database_url: str) -> RunStore:
+    """The same contract on SQLite and on a fresh PostgreSQL database (tests/pgdb.py)."""
+    return RunStore(database_url)
 
 
 def record(store: RunStore, name: str, task: str, losses: list[float], accs: list[float], tmp: Path) -> int:

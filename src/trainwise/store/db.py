@@ -7,7 +7,9 @@ processes writing at once queue up instead of deadlocking on a lock upgrade. Oth
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 
 from trainwise.errors import TrainwiseError
-from trainwise.storage import default_storage_url
+from trainwise.storage import default_storage_url, driver_url, missing_driver_hint
 from trainwise.store import migrate
 
 BUSY_TIMEOUT_MS = 30_000
@@ -51,13 +53,15 @@ def display(url: str) -> str:
 def engine_for(url: str) -> Engine:
     """A pooled engine for `url` (cached: one per process and URL)."""
     try:
-        parsed = make_url(url)
+        parsed = make_url(driver_url(url))
     except ArgumentError:
         raise StoreError(f"not a database URL: '{url}'; expected e.g. sqlite:///trainwise.db") from None
+    server = parsed.get_backend_name() in ("postgresql", "mysql")  # a server may be unreachable: fail in 10 s
+    options: dict[str, Any] = {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True} if server else {}
     try:
-        engine = create_engine(parsed)
+        engine = create_engine(parsed, **options)
     except (ArgumentError, ImportError, ModuleNotFoundError) as exc:
-        raise StoreError(f"cannot use database URL {display(url)} ({exc})") from None
+        raise StoreError(f"cannot use database URL {display(url)} ({missing_driver_hint(url, exc) or exc})") from None
     if parsed.get_backend_name() == "sqlite":
         _tune_sqlite(engine)
     return engine
@@ -105,10 +109,31 @@ def open_store(url: str | None = None, *, create: bool = True) -> Engine | None:
             return None
         if path is not None:
             _enable_wal(engine)
-        migrate.upgrade(engine, where)
+        with schema_lock(engine):
+            migrate.upgrade(engine, where)
     except DatabaseError as exc:
         raise StoreError(_explain(exc), source=where) from None
     return engine
+
+
+SCHEMA_LOCK_KEY = 0x7472_6E77_6973_65  # "trnwise": one advisory lock for creating any table (ours, Optuna's)
+
+
+@contextlib.contextmanager
+def schema_lock(engine: Engine) -> Iterator[None]:
+    """On PostgreSQL, one process at a time creates tables: workers that start together on a new database would
+    otherwise collide in CREATE TABLE (a duplicate key in pg_type). SQLite serializes writers itself."""
+    if engine.url.get_backend_name() != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"SELECT pg_advisory_lock({SCHEMA_LOCK_KEY})")
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.exec_driver_sql(f"SELECT pg_advisory_unlock({SCHEMA_LOCK_KEY})")
+            conn.commit()
 
 
 def _explain(exc: DatabaseError) -> str:

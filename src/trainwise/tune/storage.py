@@ -6,14 +6,16 @@ worker processes writing trials at once wait for each other instead of failing w
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 from trainwise.errors import ConfigError
+from trainwise.storage import driver_url, missing_driver_hint
+from trainwise.tune.heartbeat import Heartbeat, storage_options
 
-HEARTBEAT_SECONDS = 30  # a RUNNING trial whose process died is failed once its heartbeat is this stale x4
 SQLITE_TIMEOUT_SECONDS = 60
 
 
@@ -22,8 +24,11 @@ def redact(url: str) -> str:
     return re.sub(r"(//[^:/@]+):[^@/]*@", r"\1:***@", url)
 
 
-def open_storage(url: str) -> Any:
-    """An Optuna RDBStorage for `url`; ConfigError (one line) when it cannot be opened or reached."""
+def open_storage(url: str, heartbeat: Heartbeat | None = None) -> Any:
+    """An Optuna RDBStorage for `url`; ConfigError (one line) when it cannot be opened or reached.
+
+    Running trials beat every `heartbeat.interval` seconds; one silent for `heartbeat.grace` is failed and retried
+    (tune/heartbeat.py)."""
     from trainwise.tune.quickopen import rdb_storage
 
     engine_kwargs: dict[str, Any] = {}
@@ -35,24 +40,33 @@ def open_storage(url: str) -> Any:
                 raise ConfigError(f"cannot open storage {redact(url)}: folder {path.parent} does not exist")
             _use_wal(path)
         engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_SECONDS}}
-    elif url.startswith(("postgresql", "mysql")):
+    elif driver_url(url).startswith(("postgresql", "mysql")):
         engine_kwargs = {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
     try:
-        storage = rdb_storage(
-            url,
-            path,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=HEARTBEAT_SECONDS,
-            grace_period=4 * HEARTBEAT_SECONDS,
-        )
+        with _tables_lock(url):
+            storage = rdb_storage(
+                driver_url(url),
+                path,
+                engine_kwargs=engine_kwargs,
+                **storage_options(heartbeat or Heartbeat()),
+            )
     except Exception as exc:  # SQLAlchemy, a missing driver, a refused connection: all one-line errors
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = missing_driver_hint(url, exc) or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         if "Can't load plugin" in first or "Could not parse" in first:
             first += " (expected a database URL such as sqlite:///trainwise.db or postgresql://user@host/db)"
         raise ConfigError(f"cannot open storage {redact(url)}: {type(exc).__name__}: {first}") from None
     if url.startswith("sqlite:"):
         _sync_normal(storage.engine)
     return storage
+
+
+def _tables_lock(url: str) -> Any:
+    """Optuna creates its tables on first use: on PostgreSQL, workers that start together take turns."""
+    if not driver_url(url).startswith("postgresql"):
+        return contextlib.nullcontext()
+    from trainwise.store.db import engine_for, schema_lock
+
+    return schema_lock(engine_for(url))
 
 
 def _sync_normal(engine: Any) -> None:

@@ -25,7 +25,11 @@ from typing import Any
 from trainwise.config import Recipe, build_recipe
 from trainwise.errors import ConfigError, RunError, TrainwiseError
 from trainwise.recipes import resolve_recipe
+from trainwise.tune.heartbeat import heartbeat_settings
+from trainwise.tune.joining import ATTR as ATTR_SPACE
+from trainwise.tune.joining import check_same_space, space_record
 from trainwise.tune.objective import TrialContext, _data_for, run_trial
+from trainwise.tune.slots import StudyLock, occupancy, run_in_slots
 from trainwise.tune.space import LEARNING_RATE, SPECIAL_METRICS, Objective, Param, SearchSpace, apply, parse_search
 from trainwise.tune.storage import open_storage, redact
 
@@ -53,6 +57,7 @@ class Job:
     workers: int = 1
     worker: int = 0
     progress: bool = False
+    heartbeat: tuple[int | None, int | None] = (None, None)  # (interval, grace) seconds; None: the default
 
 
 def parse_budget(text: str | float | int | None) -> float | None:
@@ -86,12 +91,16 @@ def tune(
     runs: str | Path = "runs",
     progress: bool = False,
     overrides: list[str] | None = None,
+    heartbeat: int | None = None,
+    grace: int | None = None,
     **settings: Any,
 ) -> Any:
     """Search the recipe's `[search]` space with Optuna; each trial is a `fit` run. Returns a TuneResult.
 
     Stops after `trials` trials in the study (those of earlier sessions count) or after `budget`
-    (seconds, or "10m"), whichever comes first; 20 trials when neither is given.
+    (seconds, or "10m"), whichever comes first; 20 trials when neither is given. Workers anywhere that
+    name the same `storage` and `study` join it; `heartbeat`/`grace` (seconds) tell when a dead worker's trial
+    is failed and retried (tune/heartbeat.py).
 
     >>> result = trainwise.tune("examples/tune-digits.toml", trials=10)   # doctest: +SKIP
     >>> result.best_value                                                  # doctest: +SKIP
@@ -116,6 +125,7 @@ def tune(
         raise ConfigError(f"workers must be >= 1, got {workers}", key="--workers")
     if trials is None and seconds is None:
         trials = DEFAULT_TRIALS
+    beat = heartbeat_settings(heartbeat, grace)
     space = parse_search(base, _default_objective(base))
     _check_metrics(base, space)
     make_pruner(pruner, base.epochs)  # unknown names fail here, before anything is stored
@@ -123,13 +133,15 @@ def tune(
     plain = apply(base, {})
     data = _data_for(plain)  # a data problem is reported once, now, not by every trial
     url = storage or _default_url()
-    optuna_storage = open_storage(url)
+    optuna_storage = open_storage(url, beat)
     name = study or base.name or "study"
-    opt_study = _create_study(optuna_storage, name, space, url)
-    space, base = _learning_rate(opt_study, space, base, plain, data, progress)
-    _record_study(opt_study, base, space)
-    if not opt_study.trials:
-        _warm_start(opt_study, optuna_storage, space)
+    with StudyLock(optuna_storage, url, name):  # workers joining at once set the study up one at a time
+        opt_study = _create_study(optuna_storage, name, space, url)
+        space, base = _learning_rate(opt_study, space, base, plain, data, progress)
+        check_same_space(opt_study, space, url)
+        _record_study(opt_study, base, space)
+        if not opt_study.trials:
+            _warm_start(opt_study, optuna_storage, space)
     start = time.time()
     job = Job(
         recipe=base.to_dict(),
@@ -147,6 +159,7 @@ def tune(
         session_start=start,
         workers=workers,
         progress=progress,
+        heartbeat=(beat.interval, beat.grace),
     )
     interrupted = _run_workers(job) if workers > 1 else _run_here(job, optuna_storage)
     result = summarize(opt_study, url, interrupted=interrupted, elapsed=time.time() - start)
@@ -246,6 +259,7 @@ def _record_study(study: Any, recipe: Recipe, space: SearchSpace) -> None:
         "metrics": [o.metric for o in space.objectives],
         "recipe": recipe.to_dict(),
         "epochs": recipe.epochs,
+        ATTR_SPACE: space_record(space),  # a later session with another space is refused (tune/joining.py)
     }
     for key, value in attrs.items():
         if study.user_attrs.get(key) != value:
@@ -305,10 +319,9 @@ def run_worker(job: Job, storage: Any = None) -> None:
     recipe = build_recipe(job.recipe, source=job.source)
     recipe._source, recipe.name = job.source, job.name
     space = parse_search(recipe, _default_objective(recipe))
-    storage = storage if storage is not None else open_storage(job.storage)
+    storage = storage if storage is not None else open_storage(job.storage, heartbeat_settings(*job.heartbeat))
     probe = optuna.load_study(study_name=job.study, storage=storage)
-    done = count_done(probe, job.session_start)
-    if job.trials is not None and done >= job.trials:
+    if job.trials is not None and count_done(probe) >= job.trials:
         return
     # the seed itself for a new study's first worker (repeatable); other workers and resumes draw anew
     seed = (job.seed + len(probe.trials) * 7919 + job.worker * 104_729) % 2**31
@@ -333,7 +346,11 @@ def run_worker(job: Job, storage: Any = None) -> None:
     def objective(trial: Any) -> Any:
         try:
             return run_trial(trial, ctx)
-        except (optuna.TrialPruned, KeyboardInterrupt):
+        except optuna.TrialPruned:
+            raise
+        except KeyboardInterrupt:  # Ctrl-C may land before fit starts or after it ends: abandoned all the same
+            if not trial.user_attrs.get("interrupted"):
+                trial.set_user_attr("interrupted", True)
             raise
         except Exception as exc:
             if "error" not in trial.user_attrs:
@@ -343,27 +360,15 @@ def run_worker(job: Job, storage: Any = None) -> None:
     def after(study: Any, trial: Any) -> None:
         if job.progress:
             print(_trial_line(trial), file=sys.stderr, flush=True)
-        if job.trials is not None and count_done(study, job.session_start) >= job.trials:
-            study.stop()
 
-    timeout = max(job.deadline - time.time(), 0.0) if job.deadline is not None else None
-    if timeout == 0.0:
-        return
-    study.optimize(objective, timeout=timeout, callbacks=[after], catch=(Exception,), gc_after_trial=False)
+    lock = StudyLock(storage, job.storage, job.study)
+    run_in_slots(study, objective, lock, trials=job.trials, deadline=job.deadline, callbacks=[after])
 
 
-def count_done(study: Any, session_start: float) -> int:
-    """Trials that count toward --trials: finished ones (complete, pruned, failed by an error), plus those this
-    session is running now. Trials abandoned by Ctrl-C or a killed process do not count."""
-    from optuna.trial import TrialState
-
-    total = 0
-    for t in study.get_trials(deepcopy=False):
-        finished = t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-        failed = t.state == TrialState.FAIL and "error" in t.user_attrs
-        ours = t.state == TrialState.RUNNING and t.datetime_start and t.datetime_start.timestamp() >= session_start
-        total += bool(finished or failed or ours)
-    return total
+def count_done(study: Any) -> int:
+    """Trials that count toward --trials: complete, pruned, or failed by an error the trial raised. Trials
+    abandoned by Ctrl-C or by a killed worker do not (a killed one is retried: tune/heartbeat.py)."""
+    return occupancy(study)[0]
 
 
 def _trial_line(trial: Any) -> str:

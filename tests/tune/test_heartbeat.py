@@ -1,0 +1,73 @@
+"""Heartbeat settings (arguments, environment, errors), the storage options they make, and database URLs."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from trainwise.errors import ConfigError
+from trainwise.storage import driver_url
+from trainwise.tune.heartbeat import ENV, Heartbeat, heartbeat_settings, storage_options
+from trainwise.tune.slots import _fail_stale
+from trainwise.tune.storage import open_storage
+
+
+def test_defaults_arguments_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV, raising=False)
+    assert heartbeat_settings() == Heartbeat(10, 40)
+    assert heartbeat_settings(2) == Heartbeat(2, 8)  # grace: four missed beats
+    assert heartbeat_settings(2, 5) == Heartbeat(2, 5)
+    monkeypatch.setenv(ENV, "3/20")
+    assert heartbeat_settings() == Heartbeat(3, 20)
+    assert heartbeat_settings(5) == Heartbeat(5, 20)  # an argument wins over the environment
+    monkeypatch.setenv(ENV, "7")
+    assert heartbeat_settings() == Heartbeat(7, 28)
+
+
+@pytest.mark.parametrize(
+    ("interval", "grace", "env", "expected"),
+    [
+        (0, None, "", "--heartbeat: the heartbeat must be a whole number of seconds >= 1, got 0"),
+        (5, 5, "", "--grace: the grace period must be whole seconds longer than the heartbeat (5 s), got 5"),
+        (None, None, "soon", f"{ENV}: expected SECONDS or SECONDS/GRACE"),
+        (None, None, "10/2", f"{ENV}: the grace period must be whole seconds longer"),
+    ],
+)
+def test_bad_settings_are_one_line_naming_where(
+    monkeypatch: pytest.MonkeyPatch, interval: int | None, grace: int | None, env: str, expected: str
+) -> None:
+    monkeypatch.setenv(ENV, env)
+    with pytest.raises(ConfigError) as caught:
+        heartbeat_settings(interval, grace)
+    assert expected in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_storage_beats_and_retries_stale_trials(storage_url: str) -> None:
+    storage = open_storage(storage_url, Heartbeat(2, 9))
+    assert storage.heartbeat_interval == 2 and storage.grace_period == 9
+    assert storage.get_heartbeat_stale_trial_callback() is not None
+    options = storage_options(Heartbeat(1, 3))
+    assert {"heartbeat_interval": 1, "grace_period": 3}.items() <= options.items()
+
+
+def test_a_stale_trial_is_failed_and_queued_again_with_its_parameters(storage_url: str) -> None:
+    """A RUNNING trial whose worker stopped beating: the next look fails it and queues a retry (real SQLite)."""
+    import time
+
+    storage = open_storage(storage_url, Heartbeat(1, 2))
+    study = optuna.create_study(study_name="s", storage=storage)
+    trial = study.ask()
+    trial.suggest_float("x", 0, 1)
+    storage.record_heartbeat(trial._trial_id)  # it beat once, then its process "died"
+    time.sleep(3.2)
+    _fail_stale(study)
+    trials = study.get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "WAITING"]
+    assert trials[1].system_attrs["failed_trial"] == 0 and trials[1].params == trials[0].params
+
+
+def test_postgresql_urls_name_psycopg_3() -> None:
+    assert driver_url("postgresql://u:p@h:5/d") == "postgresql+psycopg://u:p@h:5/d"
+    assert driver_url("postgres://u@h/d") == "postgresql+psycopg://u@h/d"
+    assert driver_url("postgresql+psycopg2://u@h/d") == "postgresql+psycopg2://u@h/d"  # a driver named: kept
+    assert driver_url("sqlite:///x.db") == "sqlite:///x.db"
