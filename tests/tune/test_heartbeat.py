@@ -66,6 +66,24 @@ def test_a_stale_trial_is_failed_and_queued_again_with_its_parameters(storage_ur
     assert trials[1].system_attrs["failed_trial"] == 0 and trials[1].params == trials[0].params
 
 
+def test_a_trial_that_never_beat_is_failed_after_the_grace_period(storage_url: str) -> None:
+    """A worker killed between creating its trial and its first heartbeat: Optuna skips such a trial, so its slot
+    would stay taken forever; once older than the grace period it is failed and queued again."""
+    import time
+
+    storage = open_storage(storage_url, Heartbeat(1, 2))
+    study = optuna.create_study(study_name="s", storage=storage)
+    trial = study.ask()
+    trial.suggest_float("x", 0, 1)
+    _fail_stale(study)
+    assert [t.state.name for t in study.get_trials()] == ["RUNNING"]  # younger than the grace period: left alone
+    time.sleep(2.5)
+    _fail_stale(study)
+    trials = study.get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "WAITING"]
+    assert trials[1].system_attrs["failed_trial"] == 0 and trials[1].params == trials[0].params
+
+
 def test_postgresql_urls_name_psycopg_3() -> None:
     assert driver_url("postgresql://u:p@h:5/d") == "postgresql+psycopg://u:p@h:5/d"
     assert driver_url("postgres://u@h/d") == "postgresql+psycopg://u@h/d"

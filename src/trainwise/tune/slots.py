@@ -163,3 +163,52 @@ def _fail_stale(study: Any) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+        _fail_never_beaten(study)
+
+
+def _fail_never_beaten(study: Any) -> None:
+    """Fail RUNNING trials that never wrote a heartbeat and started longer than the grace period ago.
+
+    A worker killed between creating its trial and its heartbeat thread's first beat leaves such a trial; Optuna's
+    `fail_stale_trials` skips trials without a heartbeat, so its slot would stay taken and the study never end.
+    Reads Optuna's heartbeat table (there is no public API for it); with another storage this does nothing."""
+    from datetime import datetime, timedelta
+
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    backend = getattr(storage, "_backend", storage)
+    grace = getattr(backend, "grace_period", None) or 2 * (getattr(backend, "heartbeat_interval", None) or 0)
+    if not grace or not hasattr(backend, "scoped_session"):
+        return
+    try:
+        from optuna.storages._rdb import models
+        from sqlalchemy import select
+
+        session = backend.scoped_session()
+        try:
+            beaten = {
+                trial_id
+                for (trial_id,) in session.execute(
+                    select(models.TrialHeartbeatModel.trial_id)
+                    .join(models.TrialModel)
+                    .where(models.TrialModel.study_id == study._study_id)
+                )
+            }
+        finally:
+            session.close()
+    except Exception:  # another Optuna's schema: leave it to Optuna's own check
+        return
+    limit = datetime.now() - timedelta(seconds=grace)  # datetime_start is the worker's local clock (Optuna's)
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if trial._trial_id in beaten or trial.datetime_start is None or trial.datetime_start > limit:
+            continue
+        try:
+            if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                continue
+        except UpdateFinishedTrialError:  # another worker got there first
+            continue
+        callback = storage.get_heartbeat_stale_trial_callback()
+        if callback is not None:
+            callback(study, storage.get_trial(trial._trial_id))
