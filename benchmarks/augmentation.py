@@ -34,10 +34,15 @@ VALIDATION = 2000  # validation images per epoch (the same for every run)
 OFF = {name: 0 for name in AugmentConfig.model_fields if name != "mix_probability"}
 
 
-def run(augment: dict[str, Any], epochs: int, seed: int, train_samples: int) -> tuple[float, float, float]:
+def run(
+    augment: dict[str, Any], epochs: int, seed: int, train_samples: int, dropout: float | None = None
+) -> tuple[float, float, float]:
     """Test accuracy (last epoch), best validation accuracy and median seconds per epoch of one arm."""
     torch.set_num_threads(1)
-    recipe, _ = resolve(CONFIG, settings={"epochs": epochs, "seed": seed, "augment": augment})
+    settings: dict[str, Any] = {"epochs": epochs, "seed": seed, "augment": augment}
+    if dropout is not None:  # both arms: the same CNN either way
+        settings["model"] = {"dropout": dropout}
+    recipe, _ = resolve(CONFIG, settings=settings)
     data = prepare(recipe).data  # the built-in train/validation/test split, as `fit` makes it
     x, y = data.train
     if train_samples and train_samples < len(x):
@@ -82,6 +87,7 @@ def main() -> None:
     parser.add_argument("--rotate", type=float, default=0.0)
     parser.add_argument("--cutout", type=int, default=0)
     parser.add_argument("--mixup", type=float, default=0.0)
+    parser.add_argument("--dropout", type=float, help="the CNN's dropout in both arms (default: the example's)")
     args = parser.parse_args()
     augment = {
         **OFF,
@@ -96,8 +102,8 @@ def main() -> None:
         futures = [
             (
                 seed,
-                pool.submit(run, OFF, args.epochs, seed, args.train_samples),
-                pool.submit(run, augment, args.epochs, seed, args.train_samples),
+                pool.submit(run, OFF, args.epochs, seed, args.train_samples, args.dropout),
+                pool.submit(run, augment, args.epochs, seed, args.train_samples, args.dropout),
             )
             for seed in range(args.seeds)
         ]
@@ -106,6 +112,8 @@ def main() -> None:
     samples = args.train_samples or "all"
     print(f"CNN example (examples/cnn-augment.toml) on Fashion-MNIST: {args.epochs} epochs, {samples} training images")
     print(f"(validation {VALIDATION:,}, official test set 10,000), torch {torch.__version__}; augment = {used}")
+    if args.dropout is not None:
+        print(f"model.dropout = {args.dropout} in both arms")
     print(
         f"{'seed':>4}  {'test without':>12}  {'test with':>9}  {'with - without':>14}  {'best val w/o':>12}  "
         f"{'best val with':>13}  {'s/epoch w/o':>11}  {'s/epoch with':>12}"
