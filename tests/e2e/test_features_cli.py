@@ -88,10 +88,10 @@ def test_lr_find_trains_with_every_feature(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_a_two_trial_tune_runs_every_feature(
-    tmp_path: Path, storage_url: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, storage_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = write(tmp_path)
-    os.chdir(tmp_path)  # the study's run folders go under ./runs
+    monkeypatch.chdir(tmp_path)  # the study's run folders go under ./runs (and the next test starts where it was)
     assert cli.main(["tune", str(config), "--trials", "2", "--pruner", "none", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["counts"]["complete"] == 2

@@ -71,8 +71,9 @@ def kill_mid_trial(worker: subprocess.Popen[str], url: str, timeout: float = 240
     end = time.time() + timeout
     while time.time() < end:
         assert worker.poll() is None, worker.communicate()[1]
-        mine = [r for r in running_runs(url) if r["pid"] == worker.pid and r["epochs"] == 1]
-        if mine:  # one epoch of three done: the trial is in the middle of training
+        # the run row is written as the trial's training starts (its epochs follow in batches, tune/recording.py)
+        mine = [r for r in running_runs(url) if r["pid"] == worker.pid and r["trial"] is not None]
+        if mine:  # the trial is training: kill it before it can finish
             worker.send_signal(signal.SIGKILL)
             worker.wait(timeout=30)
             return int(mine[0]["trial"])  # type: ignore[call-overload]

@@ -7,8 +7,10 @@ worker processes writing trials at once wait for each other instead of failing w
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +63,29 @@ def open_storage(url: str, heartbeat: Heartbeat | None = None) -> Any:
 
 
 def _tables_lock(url: str) -> Any:
-    """Optuna creates its tables on first use: on PostgreSQL, workers that start together take turns."""
-    if not driver_url(url).startswith("postgresql"):
-        return contextlib.nullcontext()
-    from trainwise.store.db import engine_for, schema_lock
+    """Optuna creates its tables on first use: workers that start together on a fresh database take turns
+    (PostgreSQL: an advisory lock; a SQLite file: a `flock` on `<file>-tables.lock`)."""
+    if driver_url(url).startswith("postgresql"):
+        from trainwise.store.db import engine_for, schema_lock
 
-    return schema_lock(engine_for(url))
+        return schema_lock(engine_for(url))
+    path = _sqlite_path(url) if url.startswith("sqlite:") else None
+    if path is None or os.name != "posix":
+        return contextlib.nullcontext()
+    return _file_lock(Path(f"{path}-tables.lock"))
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive `flock` on `path` (the kernel drops it if the process dies)."""
+    import fcntl
+
+    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)
 
 
 def _sync_normal(engine: Any) -> None:
