@@ -235,7 +235,7 @@ def _full_steps(loop: Loop, callbacks: CallbackList) -> None:
             no_sync.close()
         state.batch += 1
         if state.batch % k == 0 or state.batch == batches:
-            _optimizer_step(loop, params, scaler)
+            optimizer_step(loop, params, scaler)
             if per_step_schedule is not None:
                 per_step_schedule.step()
             if ema is not None:
@@ -258,7 +258,7 @@ def _full_steps(loop: Loop, callbacks: CallbackList) -> None:
             break
 
 
-def _optimizer_step(loop: Loop, params: list[torch.Tensor], scaler: torch.amp.GradScaler | None) -> None:
+def optimizer_step(loop: Loop, params: list[torch.Tensor], scaler: torch.amp.GradScaler | None) -> None:
     """Clip (after unscaling fp16 gradients) and step; the scaler skips steps whose gradients overflowed."""
     if scaler is None:
         if loop.grad_clip is not None:

@@ -19,6 +19,7 @@ import torch
 
 from trainwise import rundir
 from trainwise.config import Recipe
+from trainwise.engine.loop import optimizer_step
 from trainwise.engine.optim import penalty, penalty_weights
 from trainwise.engine.state import Loop
 from trainwise.errors import ConfigError, RunError
@@ -204,16 +205,7 @@ def _range_test(
             if micro < k:
                 continue
             value, micro, group_loss = group_loss, 0, 0.0
-            if scaler is not None:
-                if loop.grad_clip is not None:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(params, loop.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                if loop.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(params, loop.grad_clip)
-                optimizer.step()
+            optimizer_step(loop, params, scaler)  # clip and step exactly as `fit` does
             average = beta * average + (1 - beta) * value
             smoothed = average / (1 - beta ** (step + 1))  # bias correction: the average starts at zero
             lrs.append(lr)
