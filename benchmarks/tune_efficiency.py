@@ -1,8 +1,11 @@
 """How much sooner does `trainwise tune` reach a good validation score than Optuna's defaults or random search?
 
 Methods (same search space, same data split, same wall-clock budget, one thread each):
-  trainwise       `trainwise.tune` with its defaults (multivariate TPE with 5 startup trials, Hyperband over
-                  epochs with a floor for hopeless trials, in-memory batches)
+  trainwise       `trainwise.tune` with its defaults (the recipe's own values as the first trial, multivariate
+                  TPE with 5 startup trials, Hyperband over epochs with a floor for hopeless trials, epochs and
+                  reports written in batches)
+  trainwise-sampled-first  (--ablation) the same with `start_from_recipe = false`: how much of the gain is the
+                  first trial
   optuna-default  `TPESampler()` + `MedianPruner()` over a textbook DataLoader loop, written the way Optuna's own
                   PyTorch example is (define-by-run model, DataLoader, report accuracy every epoch, should_prune)
   random          `RandomSampler()` without pruning, over the same textbook loop
@@ -19,6 +22,7 @@ its pruning callback (the same moment the textbook loop notes them: after valida
 
     python benchmarks/tune_efficiency.py --smoke          # 2 seeds, 30 s budget, digits only: a quick check
     python benchmarks/tune_efficiency.py                  # 10 seeds, 60 s, digits and mnist-5k (~30 min)
+    python benchmarks/tune_efficiency.py --ablation       # and trainwise without the recipe as first trial
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ TASKS = {
 }
 HIDDEN = [[64], [128], [256], [128, 128]]
 METHODS = ("trainwise", "optuna-default", "random")
+ABLATION = "trainwise-sampled-first"  # --ablation: trainwise with `start_from_recipe = false` (first trial sampled)
 BATCH_SIZES = [32, 64, 128]
 
 
@@ -76,7 +81,9 @@ def recipe(task: str, seed: int) -> dict[str, Any]:
 # --- one run of one method (a subprocess) ---------------------------------------------------------------
 
 
-def run_trainwise(task: str, seed: int, budget: float, work: Path, start: float, db: str) -> list[tuple[float, float]]:
+def run_trainwise(
+    task: str, seed: int, budget: float, work: Path, start: float, db: str, from_recipe: bool = True
+) -> list[tuple[float, float]]:
     import trainwise
     from trainwise.tune.pruning import TrialReporter
 
@@ -92,7 +99,9 @@ def run_trainwise(task: str, seed: int, budget: float, work: Path, start: float,
     TrialReporter.on_epoch_end = timed  # type: ignore[method-assign]
     budget = max(budget - (time.time() - start), 1.0)
     storage = f"sqlite:///{db}"
-    trainwise.tune(recipe(task, seed), budget=budget, storage=storage, study="bench", runs=work / "runs")
+    config = recipe(task, seed)
+    config["search"]["start_from_recipe"] = from_recipe
+    trainwise.tune(config, budget=budget, storage=storage, study="bench", runs=work / "runs")
     return events
 
 
@@ -184,8 +193,9 @@ def one_run(args: argparse.Namespace) -> None:
         work = Path(tmp)
         os.chdir(work)
         os.environ["TRAINWISE_STORAGE"] = f"sqlite:///{work / 'trainwise.db'}"
-        if args.run == "trainwise":
-            events = run_trainwise(args.task, args.seed, args.budget, work, args.t0, args.db)
+        if args.run.startswith("trainwise"):
+            from_recipe = args.run != ABLATION
+            events = run_trainwise(args.task, args.seed, args.budget, work, args.t0, args.db, from_recipe)
         else:
             sampler = "tpe" if args.run == "optuna-default" else "random"
             events = run_textbook(args.task, args.seed, args.budget, sampler, args.t0)
@@ -217,18 +227,21 @@ def launch(method: str, task: str, seed: int, budget: float, out: Path, db: str)
 
 
 class Slot:
-    """The three methods launched at the same moment, so that machine noise hits all of them alike.
+    """The methods launched at the same moment, so that machine noise hits all of them alike.
 
     trainwise's study database is created beforehand (as after a user's first run: trainwise.db exists);
     opening it, with the imports that takes, counts in trainwise's clock."""
 
-    def __init__(self, task: str, seed: int, budget: float, folder: Path) -> None:
+    def __init__(self, task: str, seed: int, budget: float, folder: Path, methods: tuple[str, ...]) -> None:
         from trainwise.tune.storage import open_storage
 
-        db = folder / f"{task}-{seed}.db"
-        open_storage(f"sqlite:///{db}").engine.dispose()
-        self.outs = {m: folder / f"{task}-{seed}-{m}.json" for m in METHODS}
-        self.procs = [launch(m, task, seed, budget, self.outs[m], str(db)) for m in METHODS]
+        self.outs = {m: folder / f"{task}-{seed}-{m}.json" for m in methods}
+        self.procs = []
+        for m in methods:
+            db = folder / f"{task}-{seed}-{m}.db"  # each trainwise variant has a study database of its own
+            if m.startswith("trainwise"):
+                open_storage(f"sqlite:///{db}").engine.dispose()
+            self.procs.append(launch(m, task, seed, budget, self.outs[m], str(db)))
 
     def events(self) -> dict[str, list[list[float]]]:
         for p in self.procs:
@@ -260,14 +273,18 @@ def report(task: str, runs: list[dict[str, Any]], budget: float) -> None:
         f"\n== {task}: target val_accuracy {target:.4f} (random search reaches it in {reached}/{len(runs)} seeds "
         f"within {budget:.0f} s)"
     )
-    print(f"{'method':<16}{'median time-to-target':>24}{'reached':>10}{'median best at budget':>24}")
-    columns = {m: [r[m] for r in runs] for m in METHODS}
+    print(f"{'method':<24}{'median time-to-target':>24}{'reached':>10}{'median best at budget':>24}")
+    methods = [m for m in (*METHODS, ABLATION) if m in runs[0]]
+    columns = {m: [r[m] for r in runs] for m in methods}
     for name, events in columns.items():
         times = [time_to(e, target, budget) for e in events]
         hit = sum(any(s >= target for _, s in e) for e in events)
         best = statistics.median(best_at(e) for e in events)
-        print(f"{name:<16}{statistics.median(times):>22.1f} s{hit:>7}/{len(events):<2}{best:>24.4f}")
-    for baseline, mine in (("optuna-default", "trainwise"), ("random", "trainwise"), ("random", "optuna-default")):
+        print(f"{name:<24}{statistics.median(times):>22.1f} s{hit:>7}/{len(events):<2}{best:>24.4f}")
+    pairs = [("optuna-default", "trainwise"), ("random", "trainwise"), ("random", "optuna-default")]
+    if ABLATION in methods:
+        pairs += [("optuna-default", ABLATION), ("random", ABLATION), (ABLATION, "trainwise")]
+    for baseline, mine in pairs:
         ratios, wins, ties, losses = [], 0, 0, 0
         for r in runs:
             ours, theirs = time_to(r[mine], target, budget), time_to(r[baseline], target, budget)
@@ -298,21 +315,25 @@ def main() -> None:
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--ablation", action="store_true", help=f"also run {ABLATION}: trainwise without the recipe as first trial"
+    )
     args = parser.parse_args()
     if args.run:
         one_run(args)
         return
     if args.smoke:
         args.seeds, args.budget, args.tasks = 2, 30.0, "digits"
+    methods = (*METHODS, ABLATION) if args.ablation else METHODS
     folder = Path(tempfile.mkdtemp(prefix="tune-efficiency-"))
     print(f"tune efficiency: {args.seeds} seeds, {args.budget:.0f} s per run, one thread each; logs in {folder}")
     print(f"load average at start: {load()}", flush=True)
     for task in args.tasks.split(","):
         runs = []
         for seed in range(args.seeds):
-            found = Slot(task, seed, args.budget, folder).events()
+            found = Slot(task, seed, args.budget, folder, methods).events()
             runs.append(found)
-            best = ", ".join(f"{m} {best_at(found[m]):.4f}" for m in METHODS)
+            best = ", ".join(f"{m} {best_at(found[m]):.4f}" for m in methods)
             print(f"  {task} seed {seed}: best at budget: {best}", flush=True)
         (folder / f"{task}.json").write_text(json.dumps(runs))
         report(task, runs, args.budget)

@@ -581,7 +581,7 @@ def _print_study(result: Any, top: int = 10) -> None:
         rank = str(row["rank"]) if row["rank"] else row["state"]
         table.add_row(
             rank,
-            str(row["number"]),
+            f"{row['number']} (recipe)" if row.get("from_recipe") else str(row["number"]),
             *(_cell(v) for v in values),
             params,
             str(row["epochs"] or "-"),

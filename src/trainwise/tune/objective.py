@@ -82,9 +82,11 @@ def run_trial(trial: Any, ctx: TrialContext) -> float | list[float]:
                 store=False,  # recorded by `recorder` instead
             )
     except KeyboardInterrupt:
+        reporter.flush()
         recorder.finish("interrupted", reason="interrupted")
         raise
     except BaseException as exc:
+        reporter.flush()  # the epochs before the error stay on the trial
         recorder.finish("failed", reason="error", error=f"{type(exc).__name__}: {exc}")
         if isinstance(exc, TrainwiseError):
             trial.set_user_attr("error", str(exc))

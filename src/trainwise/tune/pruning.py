@@ -2,7 +2,8 @@
 
 `TrialReporter` is an ordinary fit callback. It never raises inside the loop: it sets the stop flag with a
 reason (`pruned`, `budget`, `nan_metric`), so fit finishes its epoch cleanly and saves; `study.py` then
-tells Optuna what happened.
+tells Optuna what happened. Each epoch's value reaches the study, in batches: before each pruning decision
+and at the end of the run.
 """
 
 from __future__ import annotations
@@ -39,6 +40,17 @@ class TrialReporter(Callback):
         self.decide_at = decide_at  # epochs where the pruner can prune (None: every epoch)
         self.pruned_at: int | None = None  # the epoch after which the run was stopped
         self.reason: str | None = None  # why, in words, for the trial's user attributes
+        self.pending: list[tuple[int, float]] = []  # reported values not yet written to the study
+
+    def flush(self) -> None:
+        """Write the pending values to the study. They are written before each pruning decision and when the
+        run ends, not every epoch: each write is a database transaction, as long as a small model's epoch."""
+        pending, self.pending = self.pending, []
+        for epoch, value in pending:
+            self.trial.report(value, epoch)
+
+    def on_fit_end(self, loop: Loop) -> None:
+        self.flush()
 
     def on_epoch_end(self, loop: Loop) -> None:
         state = loop.state
@@ -50,8 +62,10 @@ class TrialReporter(Callback):
             self._stop(loop, epoch, "nan_metric", f"{self.metric} is {value} at epoch {epoch}")
             return
         if self.report:
-            self.trial.report(float(value), epoch)
+            self.pending.append((epoch, float(value)))
             decide = self.decide_at is None or epoch in self.decide_at
+            if decide:
+                self.flush()
             if decide and self.trial.should_prune():
                 self._stop(loop, epoch, "pruned", f"pruned at epoch {epoch} ({self.metric} {float(value):.4g})")
                 return

@@ -150,6 +150,7 @@ def _row(t: Any) -> dict[str, Any]:
         "reason": t.user_attrs.get("pruned_reason") or t.user_attrs.get("error"),
         "run_dir": t.user_attrs.get("run_dir"),
         "warm_start_from": t.user_attrs.get("warm_start_from"),
+        "from_recipe": bool(t.user_attrs.get("from_recipe")),  # the recipe's own values (tune's first trial)
         "seconds": t.duration.total_seconds() if t.duration is not None else None,
         "intermediate": {str(k): v for k, v in sorted(t.intermediate_values.items())},
     }

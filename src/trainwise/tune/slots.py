@@ -10,6 +10,7 @@ without a free slot wait and look again, because a running trial may still die a
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import time
 from pathlib import Path
@@ -120,20 +121,33 @@ def run_in_slots(
         lock.release()  # the trial exists (RUNNING): it holds its slot, the others may look now
         return objective(trial)
 
+    every = _stale_check_seconds(study)
+    checked = -math.inf
     while deadline is None or time.time() < deadline:
         lock.acquire()
         try:
-            _fail_stale(study)
-            done, running = occupancy(study)
-            if trials is not None and done >= trials:
-                return
-            free = trials is None or done + running < trials
+            if time.monotonic() - checked >= every:  # a dead worker's trial waits out its grace period anyway
+                _fail_stale(study)
+                checked = time.monotonic()
+            free = True
+            if trials is not None:  # only a trial count needs the study's trials read before each trial
+                done, running = occupancy(study)
+                if done >= trials:
+                    return
+                free = done + running < trials
             if free:
                 _optimize_one(study, gated, callbacks)
         finally:
             lock.release()
         if not free:
             time.sleep(WAIT_SECONDS)
+
+
+def _stale_check_seconds(study: Any) -> float:
+    """How often a worker looks for dead workers' trials: once per heartbeat interval (each look reads the
+    study's running trials and the heartbeat table, a cost a short trial should not pay every time)."""
+    backend = getattr(study._storage, "_backend", study._storage)
+    return float(getattr(backend, "heartbeat_interval", None) or 0)
 
 
 def _optimize_one(study: Any, objective: Any, callbacks: list[Any]) -> None:

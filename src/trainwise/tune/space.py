@@ -28,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 from trainwise.config import Recipe, build_recipe, set_key
 from trainwise.errors import ConfigError, did_you_mean
 
-SETTINGS = ("metric", "direction", "objectives", "auto_learning_rate")
+SETTINGS = ("metric", "direction", "objectives", "auto_learning_rate", "start_from_recipe")
 SPEC_KEYS = ("low", "high", "log", "step", "type", "choices", "when")
 SPECIAL_METRICS = {"params": "minimize", "epoch_seconds": "minimize"}  # measured by tune, not logged by fit
 LEARNING_RATE = "optimizer.learning_rate"
@@ -107,6 +107,7 @@ class SearchSpace:
     params: list[Param]
     objectives: list[Objective]
     auto_learning_rate: bool = True
+    start_from_recipe: bool = True  # the first trial of a new study trains the recipe's own values
 
     @property
     def keys(self) -> list[str]:
@@ -122,7 +123,20 @@ class SearchSpace:
         return values
 
     def with_param(self, param: Param) -> SearchSpace:
-        return SearchSpace([param, *self.params], self.objectives, self.auto_learning_rate)
+        return SearchSpace([param, *self.params], self.objectives, self.auto_learning_rate, self.start_from_recipe)
+
+    def recipe_point(self, base: Recipe) -> dict[str, Any]:
+        """The recipe's own values of the searched keys (as Optuna stores them), where they lie in the space.
+
+        A key whose value is outside its range or choices is left out (the sampler draws it), and so is one
+        whose `when` conditions the recipe's values do not meet."""
+        raw = base.to_dict()
+        chosen: dict[str, Any] = {}
+        for param in self.params:
+            value = get_key(raw, param.key)
+            if param.applies(chosen, raw) and value is not None and param.contains(encode(value)):
+                chosen[param.key] = value
+        return {key: encode(value) for key, value in chosen.items()}
 
 
 def encode(value: Any) -> Any:
@@ -176,13 +190,18 @@ def parse_search(recipe: Recipe, default_objective: Objective) -> SearchSpace:
             for key in param.when:
                 if key not in {p.key for p in ordered}:
                     _field(key, f"search.{param.key}.when")  # a condition on a fixed key: it must exist
-        auto = section.get("auto_learning_rate", True)
-        if not isinstance(auto, bool):
-            raise ConfigError(f"expected true or false, got {auto!r}", key="search.auto_learning_rate")
+        auto, first = (_flag(section, name) for name in ("auto_learning_rate", "start_from_recipe"))
     except ConfigError as exc:
         exc.source = exc.source or recipe.source
         raise
-    return SearchSpace(ordered, objectives, auto)
+    return SearchSpace(ordered, objectives, auto, first)
+
+
+def _flag(section: dict[str, Any], name: str) -> bool:
+    value = section.get(name, True)
+    if not isinstance(value, bool):
+        raise ConfigError(f"expected true or false, got {value!r}", key=f"search.{name}")
+    return value
 
 
 def _objectives(section: dict[str, Any], default: Objective) -> list[Objective]:

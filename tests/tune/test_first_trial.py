@@ -1,0 +1,122 @@
+"""A new study's first trial trains the recipe as written, and pruning reports reach the study in batches."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import optuna
+import pytest
+import torch
+
+import trainwise
+from trainwise.errors import ConfigError
+from trainwise.tune.pruning import TrialReporter
+
+
+@pytest.fixture(autouse=True)
+def one_thread_in_tmp(tmp_path: Path) -> Iterator[None]:
+    previous, before = torch.get_num_threads(), Path.cwd()
+    torch.set_num_threads(1)
+    os.chdir(tmp_path)
+    yield
+    os.chdir(before)
+    torch.set_num_threads(previous)
+
+
+def digits(search: dict[str, Any], **settings: Any) -> dict[str, Any]:
+    recipe: dict[str, Any] = {
+        "task": "image",
+        "name": "digits",
+        "epochs": 2,
+        "batch_size": 128,
+        "seed": 0,
+        "threads": 1,
+        "data": {"name": "digits", "validation_split": 0.2},
+        "model": {"name": "mlp", "hidden": [16], "dropout": 0.1},
+        "optimizer": {"name": "adam", "learning_rate": 0.003},
+        "search": search,
+    }
+    recipe.update(settings)
+    return recipe
+
+
+SPACE = {
+    "optimizer.learning_rate": {"low": 1e-4, "high": 1e-1, "log": True},
+    "optimizer.name": {"choices": ["sgd", "adam"]},
+    "optimizer.momentum": {"low": 0.5, "high": 0.99, "when": {"optimizer.name": "sgd"}},
+    "model.hidden": {"choices": [[8], [32]]},  # the recipe's [16] is not a choice: sampled
+    "model.dropout": {"low": 0.0, "high": 0.5},
+}
+
+
+def first(storage_url: str) -> optuna.trial.FrozenTrial:
+    return min(optuna.load_study(study_name="digits", storage=storage_url).trials, key=lambda t: t.number)
+
+
+def test_the_first_trial_trains_the_recipes_own_values_where_they_lie_in_the_space(storage_url: str) -> None:
+    result = trainwise.tune(digits(SPACE), trials=2, seed=3)
+    trial = first(storage_url)
+    assert trial.user_attrs["from_recipe"] is True
+    assert trial.params["optimizer.learning_rate"] == pytest.approx(0.003)
+    assert trial.params["optimizer.name"] == "adam"
+    assert trial.params["model.dropout"] == pytest.approx(0.1)
+    assert "optimizer.momentum" not in trial.params  # its condition (sgd) does not hold for the recipe
+    assert trial.params["model.hidden"] in ("[8]", "[32]")  # outside the choices: drawn by the sampler
+    rows = {row["number"]: row for row in result.leaderboard}
+    assert rows[trial.number]["from_recipe"] is True
+    assert not any(row["from_recipe"] for number, row in rows.items() if number != trial.number)
+
+
+def test_start_from_recipe_false_leaves_the_first_trial_to_the_sampler(storage_url: str) -> None:
+    trainwise.tune(digits({**SPACE, "start_from_recipe": False}), trials=1, seed=3)
+    trial = first(storage_url)
+    assert "from_recipe" not in trial.user_attrs
+    assert trial.params["optimizer.learning_rate"] != pytest.approx(0.003)
+
+
+def test_a_resumed_study_does_not_queue_the_recipe_again(storage_url: str) -> None:
+    trainwise.tune(digits(SPACE), trials=1, seed=3)
+    trainwise.tune(digits(SPACE), trials=3, seed=3)
+    trials = optuna.load_study(study_name="digits", storage=storage_url).trials
+    assert [t.number for t in trials if t.user_attrs.get("from_recipe")] == [0]
+
+
+def test_start_from_recipe_must_be_true_or_false() -> None:
+    with pytest.raises(ConfigError, match=r"search\.start_from_recipe.*true or false"):
+        trainwise.tune(digits({**SPACE, "start_from_recipe": "yes"}), trials=1)
+
+
+class Loop(SimpleNamespace):
+    """The part of a fit loop a TrialReporter reads: the epoch's logs and the stop flags."""
+
+
+def epoch_end(reporter: TrialReporter, epoch: int, value: float) -> Loop:
+    loop = Loop(
+        state=SimpleNamespace(logs={"epoch": epoch, "val_accuracy": value}, stop=False, stopped_reason=None),
+        epochs=9,
+    )
+    reporter.on_epoch_end(loop)  # type: ignore[arg-type]
+    return loop
+
+
+def test_values_reach_the_study_before_each_pruning_decision_and_at_the_end() -> None:
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
+    trial = study.ask()
+    reporter = TrialReporter(trial, "val_accuracy", decide_at={1, 3})
+
+    def written() -> list[int]:
+        return sorted(study.trials[0].intermediate_values)
+
+    epoch_end(reporter, 1, 0.5)
+    assert written() == [1]  # epoch 1 is a decision epoch: written before the pruner is asked
+    epoch_end(reporter, 2, 0.6)
+    assert written() == [1]  # held back: no decision at epoch 2
+    epoch_end(reporter, 3, 0.7)
+    assert written() == [1, 2, 3]
+    epoch_end(reporter, 4, 0.8)
+    reporter.on_fit_end(None)  # type: ignore[arg-type]
+    assert study.trials[0].intermediate_values == {1: 0.5, 2: 0.6, 3: 0.7, 4: 0.8}
