@@ -2,46 +2,24 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import optuna
 import pytest
-import torch
 
 import trainwise
+from tests.tune.recipes import digits_recipe
 from trainwise.errors import ConfigError
 from trainwise.tune.pruning import TrialReporter
 
-
-@pytest.fixture(autouse=True)
-def one_thread_in_tmp(tmp_path: Path) -> Iterator[None]:
-    previous, before = torch.get_num_threads(), Path.cwd()
-    torch.set_num_threads(1)
-    os.chdir(tmp_path)
-    yield
-    os.chdir(before)
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("sandbox")
 
 
 def digits(search: dict[str, Any], **settings: Any) -> dict[str, Any]:
-    recipe: dict[str, Any] = {
-        "task": "image",
-        "name": "digits",
-        "epochs": 2,
-        "batch_size": 128,
-        "seed": 0,
-        "threads": 1,
-        "data": {"name": "digits", "validation_split": 0.2},
-        "model": {"name": "mlp", "hidden": [16], "dropout": 0.1},
-        "optimizer": {"name": "adam", "learning_rate": 0.003},
-        "search": search,
-    }
-    recipe.update(settings)
-    return recipe
+    """Two epochs; a recipe whose learning rate, optimizer and dropout lie in SPACE and whose hidden does not."""
+    model = {"name": "mlp", "hidden": [16], "dropout": 0.1}
+    return digits_recipe(search, epochs=2, model=model, optimizer={"name": "adam", "learning_rate": 0.003}, **settings)
 
 
 SPACE = {

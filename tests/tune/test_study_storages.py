@@ -6,47 +6,23 @@ store of the same database, once. `postgresql://` URLs (no driver named) open wi
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
-import torch
 
 import trainwise
+from tests.tune.recipes import digits_recipe
 from trainwise.errors import ConfigError
 from trainwise.storage import driver_url
 from trainwise.store.runs import RunQuery, RunStore
 
-
-@pytest.fixture(autouse=True)
-def in_tmp(tmp_path: Path) -> Iterator[Path]:
-    before, threads = Path.cwd(), torch.get_num_threads()
-    os.chdir(tmp_path)
-    torch.set_num_threads(1)
-    yield tmp_path
-    os.chdir(before)
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("sandbox")
 
 
 def digits(**settings: Any) -> dict[str, Any]:
-    recipe: dict[str, Any] = {
-        "task": "image",
-        "name": "digits",
-        "epochs": 2,
-        "batch_size": 128,
-        "seed": 0,
-        "threads": 1,
-        "data": {"name": "digits", "validation_split": 0.2},
-        "model": {"name": "mlp", "hidden": [16]},
-        "search": {
-            "metric": "val_accuracy",
-            "optimizer.learning_rate": {"low": 1e-3, "high": 3e-2, "log": True},
-        },
-    }
-    return recipe | settings
+    return digits_recipe(epochs=2, **settings)
 
 
 def test_create_run_resume_rank_and_export(database_url: str, tmp_path: Path) -> None:

@@ -7,47 +7,24 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
-import torch
 
 import trainwise
+from tests.tune.recipes import LR, digits_recipe
 from trainwise import atomic
 from trainwise.store.runs import RunQuery, RunStore
 from trainwise.tune.quickopen import made_by_this_optuna
 from trainwise.tune.storage import open_storage
 
-
-@pytest.fixture(autouse=True)
-def one_thread_in_tmp(tmp_path: Path) -> Iterator[None]:
-    previous, before = torch.get_num_threads(), Path.cwd()
-    torch.set_num_threads(1)
-    os.chdir(tmp_path)
-    yield
-    os.chdir(before)
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("sandbox")
 
 
 def digits(search: dict[str, Any], **settings: Any) -> dict[str, Any]:
-    recipe: dict[str, Any] = {
-        "task": "image",
-        "name": "digits",
-        "epochs": 3,
-        "batch_size": 128,
-        "seed": 0,
-        "threads": 1,
-        "data": {"name": "digits", "validation_split": 0.2},
-        "model": {"name": "mlp", "hidden": [16]},
-        "search": {"metric": "val_accuracy", **search},
-    }
-    return recipe | settings
-
-
-LR = {"optimizer.learning_rate": {"low": 1e-3, "high": 3e-2, "log": True}}
+    return digits_recipe(search, **settings)
 
 
 def test_every_trial_run_is_in_the_store_once_with_all_its_epochs(storage_url: str) -> None:
