@@ -392,15 +392,9 @@ def add_compare_parser(commands: Any) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from trainwise.config import load_recipe
-    from trainwise.errors import ConfigError
 
     recipe = load_recipe(args.config, args.overrides)
-    grid = None
-    if args.lr_grid:
-        try:
-            grid = [float(v) for v in args.lr_grid.split(",") if v.strip()]
-        except ValueError:
-            raise ConfigError(f"expected numbers separated by commas, got '{args.lr_grid}'", key="--lr-grid") from None
+    grid = _floats(args.lr_grid, "--lr-grid") if args.lr_grid else None
     optimizers = args.optimizers.split(",") if args.optimizers is not None else None
     lr = args.lr or ("grid" if grid else None)
 
@@ -418,13 +412,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         out=_out_dir(args, recipe, "compare"),
         progress="off" if args.json else "plain",
     )
-    if args.json:
-        print(json.dumps(result.to_dict(), allow_nan=False))
-        return 0
-    for key, value in result.to_dict()["summary"].items():
-        print(f"{key}: {value}")
-    print(f"saved to {result.out}")
-    return 0
+    return _print_summary(result, args.json)
 
 
 def add_learning_curve_parser(commands: Any) -> None:
@@ -437,20 +425,31 @@ def add_learning_curve_parser(commands: Any) -> None:
 
 def cmd_learning_curve(args: argparse.Namespace) -> int:
     from trainwise.config import load_recipe
-    from trainwise.errors import ConfigError
 
     recipe = load_recipe(args.config, args.overrides)
-    try:
-        fractions = [float(v) for v in args.fractions.split(",") if v.strip()]
-    except ValueError:
-        raise ConfigError(f"expected numbers separated by commas, got '{args.fractions}'", key="--fractions") from None
+    fractions = _floats(args.fractions, "--fractions")
 
     from trainwise.diagnose.data_size import learning_curve
 
     out = _out_dir(args, recipe, "learning-curve")
     progress = "off" if args.json else "plain"
     result = learning_curve(recipe, fractions=fractions, seeds=args.seeds, out=out, progress=progress)
-    if args.json:
+    return _print_summary(result, args.json)
+
+
+def _floats(text: str, option: str) -> list[float]:
+    """Numbers separated by commas, e.g. "0.1,0.3,1"; a ConfigError naming `option` otherwise."""
+    from trainwise.errors import ConfigError
+
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"expected numbers separated by commas, got '{text}'", key=option) from None
+
+
+def _print_summary(result: Any, as_json: bool) -> int:
+    """A finder's result: its JSON on stdout, or its summary a line a key and where it was saved."""
+    if as_json:
         print(json.dumps(result.to_dict(), allow_nan=False))
         return 0
     for key, value in result.to_dict()["summary"].items():
@@ -485,13 +484,7 @@ def cmd_batch_size(args: argparse.Namespace) -> int:
         out=_out_dir(args, recipe, "batch-size"),
         progress="off" if args.json else "plain",
     )
-    if args.json:
-        print(json.dumps(result.to_dict(), allow_nan=False))
-        return 0
-    for key, value in result.to_dict()["summary"].items():
-        print(f"{key}: {value}")
-    print(f"saved to {result.out}")
-    return 0
+    return _print_summary(result, args.json)
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
