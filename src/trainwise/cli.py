@@ -115,15 +115,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from trainwise.training import fit
 
     progress = "off" if (args.json or args.quiet) else "auto"
-    result = fit(recipe, out=args.out, resume=args.resume, progress=progress, store=not args.no_store)
+    result = fit(
+        recipe, out=args.out, resume=args.resume, progress=progress, store=not args.no_store, report=args.report
+    )
     from trainwise.engine.distributed import is_main_process
 
     if not is_main_process():
-        return 0  # under torchrun rank 0 alone prints and writes the report
-    if args.report:
-        from trainwise.report.html import report
-
-        report(result.run_dir)
+        return 0  # under torchrun rank 0 alone prints
     if args.json:
         print(json.dumps(result.to_dict(), allow_nan=False))  # with "findings"
     elif args.quiet:

@@ -122,6 +122,7 @@ def fit(
     overrides: list[str] | None = None,
     store: bool | str = True,
     checkpoints: bool = True,
+    report: bool = False,
     **settings: Any,
 ) -> FitResult:
     """Train a model under a recipe and save the run; returns its history, test metrics and the model.
@@ -132,6 +133,7 @@ def fit(
     Dataset of (x, y) pairs, and replace the recipe's data. `progress` is auto | bar | plain | off.
     `store` records the run in the run store (True: the shared default database; a URL: that one; False: off).
     `checkpoints=False` writes no checkpoints/ (for short runs never resumed, such as tune trials).
+    `report=True` writes report.html into the run directory (before the store lists the run's files).
 
     >>> result = trainwise.fit("examples/mlp.toml", epochs=1)      # doctest: +SKIP
     >>> result.final["val_accuracy"]                                # doctest: +SKIP
@@ -164,6 +166,10 @@ def fit(
     recorder = _store_recorder(store, recipe, run_dir)
     with _record_failure(recorder):
         result = _run(built, recipe, run_dir, resume, [*(callbacks or []), *recorder], progress, checkpoints)
+        if report and (ddp is None or ddp.main):
+            from trainwise.report.html import report as write_report
+
+            write_report(run_dir)
     for done in recorder:
         done.finish_from(result.stopped_reason, result.test)
     if ddp is not None:

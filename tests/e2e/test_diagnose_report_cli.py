@@ -4,6 +4,7 @@ bad input: one line `error: ...`, exit status 2, nothing written."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from trainwise import cli
+from trainwise.store.runs import RunQuery, RunStore
 
 TRAINWISE = Path(sys.executable).parent / "trainwise"
 CONFIG = """task = "image"
@@ -42,6 +44,7 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "TRAINWISE_STORAGE": f"sqlite:///{folder / 'trainwise.db'}"},
     )
     assert done.returncode == 0, done.stderr
     return folder / "run", json.loads(done.stdout)
@@ -53,6 +56,13 @@ def test_fit_json_carries_the_findings_and_the_autopilot_actions(fitted: tuple[P
     assert json.loads((run / "findings.json").read_text())["findings"] == result["findings"]
     assert any(a["action"] == "rollback" for e in result["history"] for a in e.get("autopilot", []))
     assert (run / "report.html").is_file() and "Autopilot actions" in (run / "report.html").read_text()
+
+
+def test_the_run_store_lists_the_report_among_the_runs_files(fitted: tuple[Path, dict]) -> None:
+    run, _ = fitted
+    store = RunStore(f"sqlite:///{run.parent / 'trainwise.db'}")
+    runs, _ = store.list_runs(RunQuery())
+    assert "report.html" in {a["path"] for a in store.get(runs[0]["id"])["artifacts"]}
 
 
 def test_diagnose_prints_findings_and_json(fitted: tuple[Path, dict], capsys: pytest.CaptureFixture[str]) -> None:
