@@ -109,3 +109,27 @@ def test_lr_keep_keeps_the_configured_learning_rate_for_every_optimizer(blobs: S
     assert [v.recipe.optimizer.learning_rate for v in result.variants] == [0.02, 0.02]
     assert result.variants[1].recipe.optimizer.betas == (0.9, 0.999)  # adam's own defaults, not the recipe's
     assert {v.lr_source for v in result.variants} == {"as configured"}
+
+
+def test_a_trial_stopped_mid_epoch_is_scored_on_its_averaged_weights(tmp_path: Path, blobs: Splits) -> None:
+    """With an EMA this slow, the averaged weights stay where they began: every sample goes to class 0."""
+    from trainwise.config import build_recipe
+    from trainwise.tasks import TaskData
+    from trainwise.tune.trials import run_trial
+
+    start = torch.nn.Linear(8, 3)
+    with torch.no_grad():
+        start.weight.zero_()
+        start.bias.copy_(torch.tensor([50.0, 0.0, 0.0]))
+    splits = TaskData("blobs", blobs["train"], blobs["val"], None, (8,), num_classes=3)
+    val_y = blobs["val"][1]
+    share_of_class_0 = float((val_y == 0).float().mean())
+    scores = {}
+    for decay in (None, 0.99999):
+        settings = recipe(epochs=50, optimizer={"learning_rate": 0.1}, ema_decay=decay)
+        out = tmp_path / str(decay)
+        trial = run_trial(build_recipe(settings), splits, label="x", seed=0, out=out, budget=1.0, model=start)
+        assert trial.stopped == "budget"
+        scores[decay] = trial.score
+    assert scores[0.99999] == pytest.approx(share_of_class_0)
+    assert scores[None] > share_of_class_0 + 0.2  # the raw weights did learn: the two scores are of different models
