@@ -56,15 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_launch_arguments(fit)  # --nproc, --nnodes, --node-rank, --master-addr, --master-port
     fit.set_defaults(func=cmd_fit)
-    add_lr_find_parser(commands)
-    add_compare_parser(commands)
-    add_learning_curve_parser(commands)
-    add_batch_size_parser(commands)
+    from trainwise.cli_finders import add_finder_commands
+
+    add_finder_commands(commands)  # lr-find, compare, learning-curve, batch-size
 
     diagnose = commands.add_parser("diagnose", help="what went wrong in a run, and what to change")
     diagnose.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (runs/<name>)")
     diagnose.add_argument("--json", action="store_true", help="print the findings as JSON")
     diagnose.set_defaults(func=cmd_diagnose)
+    from trainwise.cli_tune import add_tune_parser
+
     add_tune_parser(commands)
     add_report_parser(commands)
 
@@ -297,194 +298,6 @@ def cmd_data_ls(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_common(command: argparse.ArgumentParser, what: str) -> None:
-    """The arguments every finder command takes: a config, --set overrides, --out and --json."""
-    command.add_argument("config", help="the TOML config (see examples/)")
-    command.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set optimizer.name=sgd (repeatable)",
-    )
-    command.add_argument("--out", help=f"where to write {what} (default: a new folder runs/<config-stem>-<command>)")
-    command.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-
-
-def _out_dir(args: argparse.Namespace, recipe: Any, command: str) -> Any:
-    """--out as given (an existing run folder is fine), else the first free runs/<stem>-<command>[-N].
-
-    Not created here: the command makes it once its input has been checked, so bad input leaves nothing behind.
-    """
-    from pathlib import Path
-
-    from trainwise import rundir
-
-    if args.out:
-        return Path(args.out)
-    name = f"{recipe.name or 'run'}-{command}"
-    for attempt in range(1, 10_000):
-        path = rundir.DEFAULT_ROOT / (name if attempt == 1 else f"{name}-{attempt}")
-        if not path.exists():
-            return path
-    raise TrainwiseError(f"no free run directory name for '{name}'")
-
-
-def add_lr_find_parser(commands: Any) -> None:
-    lr = commands.add_parser("lr-find", help="learning-rate range test: suggest a learning rate")
-    _add_common(lr, "lr_find.json and lr_find.png")
-    lr.add_argument("--apply", action="store_true", help="write the suggestion into the config file")
-    lr.add_argument("--steps", type=int, default=200, help="optimizer steps of the ramp (default 200)")
-    lr.add_argument("--start-lr", type=float, default=1e-7, help="first learning rate (default 1e-7)")
-    lr.add_argument("--end-lr", type=float, default=10.0, help="last learning rate (default 10)")
-    lr.set_defaults(func=cmd_lr_find)
-
-
-def cmd_lr_find(args: argparse.Namespace) -> int:
-    from trainwise.config import load_recipe
-
-    recipe = load_recipe(args.config, args.overrides)
-    if args.apply and load_recipe(args.config).optimizer.name != recipe.optimizer.name:
-        raise TrainwiseError(
-            f"--apply would write a learning rate found for optimizer '{recipe.optimizer.name}' into a config for "
-            f"'{load_recipe(args.config).optimizer.name}'; drop --apply or the --set of optimizer.name"
-        )
-
-    from trainwise.tune.config_edit import set_config_value
-    from trainwise.tune.lr_find import lr_find, save
-
-    settings = {"steps": args.steps, "start_lr": args.start_lr, "end_lr": args.end_lr}
-    result = lr_find(recipe, progress="off", **settings)  # checks everything before a folder is made
-    save(result, _out_dir(args, recipe, "lr-find"))
-    if args.apply:
-        set_config_value(args.config, "optimizer.learning_rate", float(f"{result.suggestion:.3g}"))
-    if args.json:
-        print(json.dumps({**result.to_dict(), "applied": bool(args.apply)}, allow_nan=False))
-        return 0
-    print(f"suggested learning rate: {result.suggestion:.3g} ({result.rule})")
-    configured = recipe.optimizer.learning_rate
-    print(f"optimizer {recipe.optimizer.name}, configured {configured:g}; {len(result.lrs)} steps ({result.stopped})")
-    if args.apply:
-        print(f"wrote optimizer.learning_rate = {result.suggestion:.3g} into {args.config}")
-    print(f"saved to {result.out}")
-    return 0
-
-
-def add_compare_parser(commands: Any) -> None:
-    cmp = commands.add_parser("compare", help="compare optimizers (or values of any key) fairly, over seeds")
-    _add_common(cmp, "compare.json, compare.png and each run")
-    cmp.add_argument("--optimizers", help="comma-separated optimizers, e.g. sgd,momentum,adam,rmsprop")
-    cmp.add_argument("--vary", metavar="KEY=V1,V2,...", help="compare values of any recipe key instead")
-    cmp.add_argument("--seeds", type=int, default=5, help="seeds per variant (default 5)")
-    cmp.add_argument(
-        "--lr",
-        choices=("find", "grid", "keep"),
-        help="each variant's learning rate: lr-find (default for --optimizers), best of --lr-grid, or as configured",
-    )
-    cmp.add_argument("--lr-grid", help="comma-separated learning rates for --lr grid, e.g. 1e-3,1e-2,1e-1")
-    cmp.add_argument("--budget", type=float, help="train each run for this many seconds instead of the epochs")
-    cmp.add_argument("--target", type=float, help="score whose time-to-reach is compared (default: worst mean)")
-    cmp.set_defaults(func=cmd_compare)
-
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    from trainwise.config import load_recipe
-
-    recipe = load_recipe(args.config, args.overrides)
-    grid = _floats(args.lr_grid, "--lr-grid") if args.lr_grid else None
-    optimizers = args.optimizers.split(",") if args.optimizers is not None else None
-    lr = args.lr or ("grid" if grid else None)
-
-    from trainwise.tune.compare import compare
-
-    result = compare(
-        recipe,
-        optimizers=optimizers,
-        vary=args.vary,
-        seeds=args.seeds,
-        lr=lr,
-        lr_grid=grid,
-        budget=args.budget,
-        target=args.target,
-        out=_out_dir(args, recipe, "compare"),
-        progress="off" if args.json else "plain",
-    )
-    return _print_summary(result, args.json)
-
-
-def add_learning_curve_parser(commands: Any) -> None:
-    curve = commands.add_parser("learning-curve", help="would more data help? train on growing fractions")
-    _add_common(curve, "learning_curve.json, learning_curve.png and each run")
-    curve.add_argument("--fractions", default="0.1,0.2,0.4,0.7,1.0", help="fractions of the training set")
-    curve.add_argument("--seeds", type=int, default=3, help="seeds (subsets and initialisations) per fraction")
-    curve.set_defaults(func=cmd_learning_curve)
-
-
-def cmd_learning_curve(args: argparse.Namespace) -> int:
-    from trainwise.config import load_recipe
-
-    recipe = load_recipe(args.config, args.overrides)
-    fractions = _floats(args.fractions, "--fractions")
-
-    from trainwise.diagnose.data_size import learning_curve
-
-    out = _out_dir(args, recipe, "learning-curve")
-    progress = "off" if args.json else "plain"
-    result = learning_curve(recipe, fractions=fractions, seeds=args.seeds, out=out, progress=progress)
-    return _print_summary(result, args.json)
-
-
-def _floats(text: str, option: str) -> list[float]:
-    """Numbers separated by commas, e.g. "0.1,0.3,1"; a ConfigError naming `option` otherwise."""
-    from trainwise.errors import ConfigError
-
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ConfigError(f"expected numbers separated by commas, got '{text}'", key=option) from None
-
-
-def _print_summary(result: Any, as_json: bool) -> int:
-    """A finder's result: its JSON on stdout, or its summary a line a key and where it was saved."""
-    if as_json:
-        print(json.dumps(result.to_dict(), allow_nan=False))
-        return 0
-    for key, value in result.to_dict()["summary"].items():
-        print(f"{key}: {value}")
-    print(f"saved to {result.out}")
-    return 0
-
-
-def add_batch_size_parser(commands: Any) -> None:
-    bs = commands.add_parser("batch-size", help="throughput per batch size, then the best score in a time budget")
-    _add_common(bs, "batch_size.json, batch_size.png and each run")
-    bs.add_argument("--budget", type=float, default=10.0, help="training seconds per batch size (default 10)")
-    bs.add_argument("--scaling", choices=("sqrt", "linear"), default="sqrt", help="learning-rate scaling rule")
-    bs.add_argument("--min", dest="min_batch", type=int, default=8, help="smallest batch size (default 8)")
-    bs.add_argument("--max", dest="max_batch", type=int, help="largest batch size (default: data size, 8192 on CPU)")
-    bs.set_defaults(func=cmd_batch_size)
-
-
-def cmd_batch_size(args: argparse.Namespace) -> int:
-    from trainwise.config import load_recipe
-
-    recipe = load_recipe(args.config, args.overrides)
-
-    from trainwise.tune.batch_size import batch_size
-
-    result = batch_size(
-        recipe,
-        budget=args.budget,
-        scaling=args.scaling,
-        min_batch=args.min_batch,
-        max_batch=args.max_batch,
-        out=_out_dir(args, recipe, "batch-size"),
-        progress="off" if args.json else "plain",
-    )
-    return _print_summary(result, args.json)
-
-
 def cmd_baseline(args: argparse.Namespace) -> int:
     from trainwise.baselines import run_baselines
     from trainwise.config import load_recipe
@@ -497,101 +310,6 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         scores = "  ".join(f"test_{k} {v:.4f}" for k, v in model["test"].items())
         print(f"{result['data']}  {model['name']}  {scores}")
     return 0
-
-
-def add_tune_parser(commands: Any) -> None:
-    tune = commands.add_parser("tune", help="search hyperparameters with Optuna (the config's [search] section)")
-    tune.add_argument("config", help="a TOML config with a [search] section")
-    tune.add_argument("--trials", type=int, help="trials in the study, earlier sessions' included (default 20)")
-    tune.add_argument("--budget", help="stop after this much time, e.g. 90s, 10m, 1h30m")
-    tune.add_argument("--workers", type=int, default=1, help="trial processes on this machine (default 1)")
-    tune.add_argument("--storage", help="database URL (default: $TRAINWISE_STORAGE or ./trainwise.db)")
-    tune.add_argument("--study", help="the study's name (default: the config's name); an existing study continues")
-    tune.add_argument("--sampler", default="tpe", help="tpe (default), random, grid, gp, cmaes, qmc, nsga2")
-    tune.add_argument("--pruner", default="hyperband", help="hyperband (default), median, successive-halving, none")
-    tune.add_argument("--seed", type=int, help="the sampler's seed (default: the recipe's seed)")
-    tune.add_argument("--export", metavar="BEST.toml", help="write the best recipe as a config for trainwise fit")
-    tune.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    tune.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    tune.add_argument(
-        "--heartbeat", type=int, metavar="SECONDS", help="seconds between a running trial's heartbeats (default 10)"
-    )
-    tune.add_argument(
-        "--grace", type=int, metavar="SECONDS", help="a trial silent this long is failed and retried (default 4 beats)"
-    )
-    tune.set_defaults(func=cmd_tune)
-
-
-def cmd_tune(args: argparse.Namespace) -> int:
-    from trainwise.config import load_recipe
-
-    recipe = load_recipe(args.config, args.overrides)
-
-    from trainwise.tune.study import tune
-
-    result = tune(
-        recipe,
-        trials=args.trials,
-        budget=args.budget,
-        workers=args.workers,
-        storage=args.storage,
-        study=args.study,
-        sampler=args.sampler,
-        pruner=args.pruner,
-        seed=args.seed,
-        export=args.export,
-        progress=not args.json,
-        heartbeat=args.heartbeat,
-        grace=args.grace,
-    )
-    if args.json:
-        print(json.dumps(result.to_dict(), allow_nan=False))
-    else:
-        _print_study(result)
-    if result.interrupted:
-        done = result.counts["complete"] + result.counts["pruned"]
-        print(
-            f"interrupted: study '{result.study}' is saved ({done} trials done); run the same command to continue",
-            file=sys.stderr,
-        )
-        return 130
-    return 0
-
-
-def _print_study(result: Any, top: int = 10) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    table = Table(title=f"study {result.study}: {', '.join(result.metrics)}")
-    for column in ("rank", "trial", *result.metrics, "params", "epochs", "pruned at"):
-        table.add_column(column)
-    for row in result.leaderboard[:top]:
-        values = row["values"] or [None] * len(result.metrics)
-        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row["params"].items())
-        rank = str(row["rank"]) if row["rank"] else row["state"]
-        table.add_row(
-            rank,
-            f"{row['number']} (recipe)" if row.get("from_recipe") else str(row["number"]),
-            *(_cell(v) for v in values),
-            params,
-            str(row["epochs"] or "-"),
-            str(row["pruned_at"] or "-"),
-        )
-    console.print(table)
-    counts = result.counts
-    console.print(
-        f"{counts['trials']} trials: {counts['complete']} complete, {counts['pruned']} pruned, {counts['fail']} failed",
-        highlight=False,
-    )
-    if result.importance:
-        ranked = ", ".join(f"{k} {v:.2f}" for k, v in result.importance.items())
-        console.print(f"importance: {ranked}", highlight=False)
-    elif result.importance_note:
-        console.print(result.importance_note, highlight=False)
-    if result.exported:
-        console.print(f"best recipe written to {result.exported} (train it: trainwise fit {result.exported})")
-    console.print(f"saved to {result.files.get('tune.json')}", highlight=False)
 
 
 def add_report_parser(commands: Any) -> None:
@@ -614,25 +332,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     target = Path(args.target)
     if target.exists() or len(target.parts) > 1:  # a path: a run directory (or a one-line error naming it)
         return report_run(args)
+    from trainwise.cli_tune import report_study
+
     return report_study(args)
-
-
-def report_study(args: argparse.Namespace) -> int:
-    """`trainwise report STUDY`: plots and a self-contained HTML page of a tune study."""
-    from pathlib import Path
-
-    from trainwise.report.study import study_report
-    from trainwise.storage import default_storage_url
-    from trainwise.tune.results import load_study, summarize
-
-    url = args.storage or default_storage_url()
-    result = summarize(load_study(args.target, url), url)
-    page = study_report(result, Path(args.out) if args.out else Path("runs") / result.study)
-    if args.json:
-        print(json.dumps(result.to_dict() | {"report": str(page)}, allow_nan=False))
-    else:
-        print(page)
-    return 0
 
 
 def _one_line(text: str) -> str:
