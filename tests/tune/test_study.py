@@ -3,57 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
-import torch
 
 import trainwise
+from tests.tune.recipes import LR, digits_recipe
 from trainwise.errors import ConfigError, RunError
 
+pytestmark = pytest.mark.usefixtures("sandbox")
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(autouse=True)
-def in_tmp(tmp_path: Path) -> Iterator[Path]:
-    """Trial runs go to ./runs: each test in a folder of its own."""
-    before = Path.cwd()
-    os.chdir(tmp_path)
-    yield tmp_path
-    os.chdir(before)
+DROPOUT = {"model.dropout": {"low": 0.0, "high": 0.3}}
 
 
 def digits(search: dict[str, Any] | None = None, **settings: Any) -> dict[str, Any]:
-    """A quick recipe: digits, a 16-unit MLP, 3 epochs, one thread."""
-    recipe: dict[str, Any] = {
-        "task": "image",
-        "name": "digits",
-        "epochs": 3,
-        "batch_size": 128,
-        "seed": 0,
-        "threads": 1,
-        "data": {"name": "digits", "validation_split": 0.2},
-        "model": {"name": "mlp", "hidden": [16]},
-        "search": search
-        if search is not None
-        else {
-            "metric": "val_accuracy",
-            "optimizer.learning_rate": {"low": 1e-3, "high": 3e-2, "log": True},
-            "model.dropout": {"low": 0.0, "high": 0.3},
-        },
-    }
-    recipe.update(settings)
-    return recipe
+    """A quick recipe: digits, a 16-unit MLP, 3 epochs, one thread; by default searching lr and dropout."""
+    return digits_recipe({**LR, **DROPOUT} if search is None else search, **settings)
 
 
 def load(study: str, storage_url: str) -> optuna.Study:
