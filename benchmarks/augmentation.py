@@ -13,7 +13,7 @@ Cost: ~1 ms per training image per epoch on one thread, plus the validation; 3,0
 ~4 CPU minutes per run, so `--seeds 3` (six runs) takes ~15 minutes on two free cores and about three times
 that on a machine shared with other work. The full training set is ~18x the work of 3,000 images.
 
-    python benchmarks/augmentation.py [--epochs N] [--seeds 2] [--train-samples 5000] [--dropout P]
+    python benchmarks/augmentation.py [--epochs N] [--seeds 2] [--train-samples 3000] [--dropout P]
         [--flip P] [--crop-padding N] [--shift F] [--rotate DEG] [--cutout N] [--mixup A]
         [--arm crop_padding=2,cutout=8 ...] [--workers K]
 """
@@ -101,7 +101,7 @@ def main() -> None:
     )
     parser.add_argument("--epochs", type=int, default=EXAMPLE.epochs, help="default: the example's")
     parser.add_argument("--seeds", type=int, default=2, help="seeds 0..N-1 (at least 2 for a spread)")
-    parser.add_argument("--train-samples", type=int, default=5000, help="training subset size; 0 = all 54,000")
+    parser.add_argument("--train-samples", type=int, default=3000, help="training subset size; 0 = all 54,000")
     ops = parser.add_argument_group("the augmented arm: the example's [augment] with these ops changed")
     ops.add_argument("--flip", type=float)
     ops.add_argument("--crop-padding", type=int)
