@@ -173,3 +173,17 @@ def test_each_epoch_draws_afresh() -> None:
     x, y = images(n=16), torch.arange(16)
     augment = Augmenter(config, seed=0)
     assert not torch.equal(augment(x, y, 0, 3)[0], augment(x, y, 1, 3)[0])
+
+
+def test_each_image_gets_its_own_draw_and_stays_with_its_label() -> None:
+    """Within one batch the crop offsets and flips differ per image, and no op reorders images against labels."""
+    n = 64
+    x = torch.zeros(n, 1, 12, 12)
+    x[:, :, 4:8, 4:8] = (torch.arange(n, dtype=torch.float32) + 1).view(n, 1, 1, 1)  # image i shows the value i+1
+    x[:, :, 4, 4] += 1000.0  # a marked corner, to see the flip
+    out, mixed, weight = Augmenter(AugmentConfig(crop_padding=2, flip=0.5, cutout=2), seed=0)(x, torch.arange(n), 0, 0)
+    assert mixed is None and weight == 1.0
+    kept = out.masked_fill(out >= 1000, 0).amax(dim=(1, 2, 3))  # the block survives a 2x2 cutout in part
+    assert torch.equal(kept, torch.arange(n, dtype=torch.float32) + 1)
+    marks = [tuple((out[i, 0] >= 1000).nonzero()[0].tolist()) for i in range(n) if (out[i] >= 1000).any()]
+    assert len(set(marks)) > 10  # many distinct (offset, flip) placements of the mark in one batch
