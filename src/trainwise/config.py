@@ -48,7 +48,7 @@ class DataConfig(_Section):
     text: str = "text"
     max_length: int = Field(128, ge=1)  # longer texts are cut, shorter ones padded
     vocab_size: int = Field(8000, ge=16)
-    tokenizer: Literal["wordpiece", "bpe"] = "wordpiece"
+    tokenizer: Literal["wordpiece", "bpe", "word"] = "wordpiece"
     passage_lines: int = Field(10, ge=1)  # austen: non-empty lines per passage
     # tabular task: column types (inferred when not given) and an optional log transform of the target
     categorical: list[str] | None = None
@@ -91,6 +91,7 @@ class ModelConfig(_Section):
     layers: int = Field(2, ge=1)
     heads: int = Field(4, ge=1)
     bigram_buckets: int = Field(0, ge=0)  # bag: hashed embeddings of neighbouring token pairs (0 = none)
+    weighting: Literal["mean", "tfidf"] = "mean"  # bag, minilm-bag: mean of the bag, or TF-IDF weighted (idf: train)
     vocab_size: int | None = Field(None, ge=2)  # set from the data (the tokenizer's vocabulary)
     padding_id: int = Field(0, ge=0)  # set from the data
     factors: int = Field(32, ge=1)  # recommend: latent factors per user and item (mf, neumf)

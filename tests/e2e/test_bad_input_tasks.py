@@ -146,6 +146,22 @@ def test_text_file_not_in_declared_format(
     assert "train.jsonl: row 1: not JSON" in err
 
 
+@pytest.mark.parametrize(
+    ("setting", "expect"),
+    [
+        ('weighting = "idf"', "model.weighting: "),
+        ('weighting = "tfidf"\nname = "text-cnn"', "model.weighting: weighting 'tfidf' weighs a bag of tokens"),
+    ],
+)
+def test_text_bad_bag_weighting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], setting: str, expect: str
+) -> None:
+    config = text_case(tmp_path, reviews())
+    config.write_text(config.read_text().replace('name = "bag"', "") + setting + "\n", encoding="utf-8")
+    err = run_main(config, monkeypatch, capsys)
+    assert expect in err and ("tfidf" in err or "mean" in err)
+
+
 def test_table_missing_column(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

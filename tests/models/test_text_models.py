@@ -65,3 +65,20 @@ def test_text_models_need_token_ids(name: str) -> None:
 def test_heads_must_divide_the_embedding() -> None:
     with pytest.raises(ConfigError, match=r"embedding_dim \(16\) must be divisible by model.heads \(3\)"):
         build_model(ModelConfig(name="transformer", vocab_size=50, embedding_dim=16, heads=3), (8,), 2)
+
+
+def test_tfidf_bag_is_the_weighted_sum_of_its_ids() -> None:
+    ids = _ids().float()
+    weights = torch.rand(ids.shape, generator=torch.Generator().manual_seed(1)) * (ids != 0)
+    linear = build_model(_config("bag", weighting="tfidf").model_copy(update={"hidden": []}), (24,), 4)
+    assert sum(p.numel() for p in linear.parameters()) == 50 * 4 + 4  # one logit per id and class, a bias
+    torch.nn.init.normal_(linear.bag.weight)
+    expected = (linear.bag.weight[ids.long()] * weights.unsqueeze(-1)).sum(dim=1) + linear.bias
+    torch.testing.assert_close(linear(torch.cat([ids, weights], dim=1)), expected)
+    deep = build_model(_config("bag", weighting="tfidf"), (24,), 4)  # hidden = [16]: embeddings, then an MLP
+    assert deep(torch.cat([ids, weights], dim=1)).shape == (3, 4)
+
+
+def test_tfidf_bag_ids_must_stay_exact_as_floats() -> None:
+    with pytest.raises(ConfigError, match=r"model\.bigram_buckets: .*at most 16777216"):
+        build_model(_config("bag", weighting="tfidf", bigram_buckets=2**24), (24,), 4)

@@ -150,6 +150,26 @@ def test_minilm_bag_samples_are_the_embedding_then_the_token_ids(tmp_path: Path)
 
 
 @needs_extra
+def test_minilm_bag_with_tfidf_adds_a_linear_tfidf_bag(tmp_path: Path) -> None:
+    raw = raw_recipe(tmp_path)
+    embedded = load_task(build_recipe(raw)).train[0]
+    raw["data"] |= {"vocab_size": 100}
+    raw["model"] = {"name": "minilm-bag", "hidden": [], "weighting": "tfidf", "bigram_buckets": 64}
+    both = load_task(build_recipe(raw))
+    x, _ = both.train
+    width = 16 + 15  # tokens, then hashed pairs
+    assert both.input_shape == (384 + 2 * width,) and torch.equal(x[:, :384], embedded)
+    size = both.model_settings["vocab_size"] + 64
+    for row in x:  # the weighted bag of each text is its unit-length TF-IDF vector
+        vector = torch.zeros(size).index_add_(0, row[384 : 384 + width].long(), row[384 + width :])
+        assert vector.norm().item() == pytest.approx(1.0, abs=1e-5)
+    result = trainwise.fit(build_recipe(raw), out=tmp_path / "run", progress="off", store=False)
+    vocab = both.model_settings["vocab_size"]
+    assert sum(p.numel() for p in result.model.parameters()) == 384 * 2 + 2 + (vocab + 64) * 2 + 2
+    assert result.test is not None and result.test["accuracy"] > 0.8
+
+
+@needs_extra
 def test_max_length_beyond_the_encoder_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="at most 512") as caught:
         load_task(build_recipe(raw_recipe(tmp_path, max_length=600)))

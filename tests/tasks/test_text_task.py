@@ -107,3 +107,60 @@ def test_resume_reuses_the_saved_tokenizer(tmp_path: Path) -> None:
 def test_regression_loss_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"loss: the text task classifies texts"):
         trainwise.fit(recipe(tmp_path), loss="mse", metrics=["rmse"], out=tmp_path / "run", progress="off")
+
+
+def tfidf_recipe(tmp_path: Path) -> object:
+    raw = recipe(tmp_path).model_dump()  # type: ignore[attr-defined]
+    raw["model"] |= {"weighting": "tfidf", "hidden": [], "bigram_buckets": 64}
+    return build_recipe(raw)
+
+
+def test_tfidf_bag_weighs_by_the_training_split_and_learns(tmp_path: Path) -> None:
+    data = load_task(tfidf_recipe(tmp_path))
+    x, _ = data.train
+    width = 16 + 15  # tokens, then pairs of neighbours
+    assert x.dtype == torch.float32 and data.input_shape == (2 * width,) and x.shape == (144, 2 * width)
+    norms = torch.zeros(len(x))
+    for row in range(len(x)):  # each text's TF-IDF vector has unit length
+        vector = torch.zeros(data.model_settings["vocab_size"] + 64).index_add_(
+            0, x[row, :width].long(), x[row, width:]
+        )
+        norms[row] = vector.norm()
+    torch.testing.assert_close(norms, torch.ones(len(x)))
+    test_x, _ = data.test
+    unknown = test_x[:, :width] == 1  # "zyzzyva" exists only in the test texts: [UNK] was never in training
+    assert unknown.any(dim=1).all() and (test_x[:, width:][unknown] == 0).all()
+    result = trainwise.fit(tfidf_recipe(tmp_path), epochs=5, threads=1, out=tmp_path / "run", progress="off")
+    assert sum(p.numel() for p in result.model.parameters()) == (data.model_settings["vocab_size"] + 64) * 2 + 2
+    assert result.test is not None and result.test["accuracy"] > 0.8
+
+
+def test_tfidf_weights_on_resume_are_the_runs_own(tmp_path: Path) -> None:
+    """Tokenizer training is not deterministic; idf is refitted from the run's saved tokenizer, so it matches."""
+    first = load_task(tfidf_recipe(tmp_path))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "tokenizer.json").write_text(first.artifacts["tokenizer.json"])
+    resumed_recipe = tfidf_recipe(tmp_path)
+    resumed_recipe._resume_dir = str(tmp_path / "run")  # type: ignore[attr-defined]  # what fit(resume=True) sets
+    again = load_task(resumed_recipe)
+    for split in ("train", "val", "test"):
+        assert torch.equal(getattr(again, split)[0], getattr(first, split)[0])
+    resumed = trainwise.fit(tfidf_recipe(tmp_path), epochs=1, threads=1, out=tmp_path / "fit", progress="off")
+    more = trainwise.fit(tfidf_recipe(tmp_path), epochs=2, threads=1, out=resumed.run_dir, resume=True, progress="off")
+    assert len(more.history) == 2 and more.history[0] == resumed.history[0]
+
+
+@pytest.mark.parametrize("model", ["text-cnn", "transformer", "minilm"])
+def test_tfidf_weighting_needs_a_bag(tmp_path: Path, model: str) -> None:
+    raw = recipe(tmp_path).model_dump()  # type: ignore[attr-defined]
+    raw["model"] |= {"name": model, "weighting": "tfidf"}
+    with pytest.raises(ConfigError, match=r"model\.weighting: weighting 'tfidf' weighs a bag of tokens"):
+        load_task(build_recipe(raw))
+
+
+def test_word_tokenizer_keeps_whole_words(tmp_path: Path) -> None:
+    data = load_task(recipe(tmp_path, tokenizer="word"))
+    vocab = json.loads(data.artifacts["tokenizer.json"])["model"]["vocab"]
+    assert {"wonderful", "horrible", "snack"} <= set(vocab) and "zyzzyva" not in vocab
+    x, _ = data.train
+    assert ((x != 0).sum(dim=1) == 7).all()  # seven words, seven tokens

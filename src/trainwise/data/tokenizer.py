@@ -29,7 +29,10 @@ def _tokenizers() -> Any:
 
 
 def train_tokenizer(texts: list[str], kind: str, vocab_size: int) -> Any:
-    """A lowercasing WordPiece or BPE tokenizer with a vocabulary learnt from `texts` (deterministic)."""
+    """A lowercasing WordPiece, BPE or whole-word tokenizer with a vocabulary learnt from `texts` (deterministic).
+
+    "word" keeps the `vocab_size` most frequent words (and punctuation marks); rarer words become [UNK].
+    """
     tk = _tokenizers()
     if kind == "wordpiece":
         tokenizer = tk.Tokenizer(tk.models.WordPiece(unk_token=UNK))
@@ -37,8 +40,11 @@ def train_tokenizer(texts: list[str], kind: str, vocab_size: int) -> Any:
     elif kind == "bpe":
         tokenizer = tk.Tokenizer(tk.models.BPE(unk_token=UNK))
         trainer = tk.trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[PAD, UNK], show_progress=False)
+    elif kind == "word":
+        tokenizer = tk.Tokenizer(tk.models.WordLevel(unk_token=UNK))
+        trainer = tk.trainers.WordLevelTrainer(vocab_size=vocab_size, special_tokens=[PAD, UNK], show_progress=False)
     else:
-        raise DataError(f"unknown tokenizer '{kind}'; expected wordpiece or bpe", key="data.tokenizer")
+        raise DataError(f"unknown tokenizer '{kind}'; expected wordpiece, bpe or word", key="data.tokenizer")
     tokenizer.normalizer = tk.normalizers.BertNormalizer(lowercase=True)
     tokenizer.pre_tokenizer = tk.pre_tokenizers.BertPreTokenizer()
     tokenizer.train_from_iterator(texts, trainer)

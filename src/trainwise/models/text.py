@@ -38,12 +38,35 @@ class BagOfEmbeddings(nn.Module):
         self.head = MLP(dim, hidden, outputs, activation, dropout, False)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        ids = ids.long()  # minilm-bag passes them as floats, next to the embedding
         if self.buckets:
             left, right = ids[:, :-1], ids[:, 1:]
             bigrams = (left * 1_000_003 + right) % self.buckets + self.vocab_size
             padded = (left == self.padding_id) | (right == self.padding_id)
             ids = torch.cat([ids, bigrams.masked_fill(padded, self.padding_id)], dim=1)
         return self.head(self.bag(ids))
+
+
+class TfidfBag(nn.Module):
+    """A bag weighted per position (TF-IDF weights the text task computes): the weighted sum of the ids' embeddings.
+
+    A sample is its bag ids (tokens, then hashed pairs) followed by as many weights, all as floats. With no
+    `head` the embeddings are the class logits themselves (zero at the start): a full-rank linear model over the
+    TF-IDF vector, as logistic regression is; with a head, an MLP reads the weighted sum.
+    """
+
+    def __init__(self, size: int, dim: int, head: nn.Module | None) -> None:
+        super().__init__()
+        self.bag = nn.EmbeddingBag(size, dim, mode="sum")
+        self.head = head
+        self.bias = nn.Parameter(torch.zeros(dim)) if head is None else None
+        if head is None:
+            nn.init.zeros_(self.bag.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        width = x.shape[1] // 2
+        summed = self.bag(x[:, :width].long(), per_sample_weights=x[:, width:].contiguous())
+        return summed + self.bias if self.head is None else self.head(summed)
 
 
 class TextCNN(nn.Module):
@@ -115,8 +138,27 @@ def _vocab(cfg: ModelConfig, input_shape: tuple[int, ...]) -> tuple[int, int]:
     return cfg.vocab_size, cfg.padding_id
 
 
+FLOAT_EXACT_IDS = 2**24  # ids travel in float32 samples next to weights or embeddings: exact below this
+
+
+def _tfidf_bag(cfg: ModelConfig, outputs: int, linear: bool) -> TfidfBag:
+    """The bag of `weighting = "tfidf"`: linear logits, or embeddings of `embedding_dim` read by an MLP."""
+    size = (cfg.vocab_size or 0) + cfg.bigram_buckets
+    if size > FLOAT_EXACT_IDS:
+        raise ConfigError(
+            f"vocabulary plus bigram_buckets is {size}; expected at most {FLOAT_EXACT_IDS} for a weighted bag",
+            key="model.bigram_buckets",
+        )
+    if linear:
+        return TfidfBag(size, outputs, None)
+    head = MLP(cfg.embedding_dim, cfg.hidden, outputs, cfg.activation, cfg.dropout, False)
+    return TfidfBag(size, cfg.embedding_dim, head)
+
+
 def bag(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int) -> nn.Module:
     vocab, pad = _vocab(cfg, input_shape)
+    if cfg.weighting == "tfidf":  # hidden = []: TF-IDF + a linear layer, i.e. logistic regression
+        return _tfidf_bag(cfg, outputs, linear=not cfg.hidden)
     return BagOfEmbeddings(
         vocab, cfg.embedding_dim, cfg.hidden, outputs, pad, cfg.activation, cfg.dropout, cfg.bigram_buckets
     )
@@ -160,16 +202,20 @@ class SentenceAndBag(nn.Module):
     meaning and the corpus's own words and word pairs (which the frozen encoder, trained elsewhere, misses).
     """
 
-    def __init__(self, head: nn.Module, bag: BagOfEmbeddings, split: int) -> None:
+    def __init__(self, head: nn.Module, bag: nn.Module, split: int) -> None:
         super().__init__()
         self.head, self.bag, self.split = head, bag, split
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(x[:, : self.split]) + self.bag(x[:, self.split :].long())
+        return self.head(x[:, : self.split]) + self.bag(x[:, self.split :])
 
 
 def minilm_bag(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int) -> nn.Module:
-    """`minilm` head + `bag` (embedding_dim, bigram_buckets) over the token ids that follow the embedding."""
+    """`minilm` head + `bag` (embedding_dim, bigram_buckets) over the token ids that follow the embedding.
+
+    With `weighting = "tfidf"` the bag is linear (tokens and pairs straight to logits, TF-IDF weighted): a
+    wide-and-deep sum of a TF-IDF linear model and the sentence embedding's head.
+    """
     from trainwise.data.sentence import EMBEDDING_DIM
 
     if cfg.vocab_size is None or len(input_shape) != 1 or input_shape[0] <= EMBEDDING_DIM:
@@ -179,6 +225,8 @@ def minilm_bag(cfg: ModelConfig, input_shape: tuple[int, ...], outputs: int) -> 
             key="model.name",
         )
     head = MLP(EMBEDDING_DIM, cfg.hidden, outputs, cfg.activation, cfg.dropout, cfg.batch_norm)
+    if cfg.weighting == "tfidf":
+        return SentenceAndBag(head, _tfidf_bag(cfg, outputs, linear=True), EMBEDDING_DIM)
     words = BagOfEmbeddings(
         cfg.vocab_size, cfg.embedding_dim, [], outputs, cfg.padding_id, cfg.activation, 0.0, cfg.bigram_buckets
     )

@@ -6,6 +6,7 @@ tokenizer itself is kept in the run directory (`tokenizer.json`) and reloaded fr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,9 @@ from trainwise.engine.optim import TargetKind
 from trainwise.errors import ConfigError
 from trainwise.tasks.base import TaskData
 
+Pair = Callable[[list[str] | None, np.ndarray | None], tuple[torch.Tensor, torch.Tensor] | None]
+"""A split's texts and labels -> its (x, y) tensors, or None for a missing split."""
+
 
 class TextTask:
     """Samples are token id rows of `data.max_length`; models `bag`, `text-cnn` or `transformer`.
@@ -43,6 +47,12 @@ class TextTask:
                 f"the text task classifies texts; loss '{recipe.loss}' is for regression: expected cross_entropy",
                 key="loss",
             )
+        if recipe.model.weighting == "tfidf" and recipe.model.name not in ("bag", "minilm-bag"):
+            raise ConfigError(
+                f"weighting 'tfidf' weighs a bag of tokens: use it with model bag or minilm-bag, not "
+                f"'{recipe.model.name}'",
+                key="model.weighting",
+            )
         cfg = recipe.data
         splits = load_texts(cfg)
         if targets == "binary" and len(splits.classes) != 2:
@@ -55,19 +65,22 @@ class TextTask:
         else:
             tokenizer = train_tokenizer(splits.train_texts, cfg.tokenizer, cfg.vocab_size)
 
-        def pair(texts: list[str] | None, labels: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+        def ids_pair(texts: list[str] | None, labels: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor] | None:
             if texts is None or labels is None:
                 return None
             ids = torch.from_numpy(encode(tokenizer, texts, cfg.max_length))
             y = torch.from_numpy(labels)
             return ids, (y.float() if targets == "binary" else y)
 
+        pair: Pair = ids_pair
+        if recipe.model.weighting == "tfidf":
+            pair = _tfidf_pairs(recipe, splits.train_texts, ids_pair, int(tokenizer.get_vocab_size()))
         data = TaskData(
             name=splits.name,
             train=pair(splits.train_texts, splits.train_y),
             val=pair(splits.val_texts, splits.val_y),
             test=pair(splits.test_texts, splits.test_y),
-            input_shape=(cfg.max_length,),
+            input_shape=data_shape(recipe, cfg.max_length),
             num_classes=len(splits.classes),
             classes=splits.classes,
             source=splits.source,
@@ -75,6 +88,33 @@ class TextTask:
             artifacts={TOKENIZER_FILE: tokenizer_json(tokenizer)},
         )
         return _with_sentences(recipe, splits, data, targets) if recipe.model.name == "minilm-bag" else data
+
+
+def data_shape(recipe: Recipe, max_length: int) -> tuple[int]:
+    """A token sample's width: max_length ids, or with TF-IDF weighting bag ids (tokens, pairs) then weights."""
+    if recipe.model.weighting != "tfidf":
+        return (max_length,)
+    return (2 * (max_length + (max_length - 1 if recipe.model.bigram_buckets else 0)),)
+
+
+def _tfidf_pairs(recipe: Recipe, train_texts: list[str], pair: Pair, vocab_size: int) -> Pair:
+    """`pair` with samples as [bag ids | TF-IDF weights] floats, idf fitted once on the training split's bags."""
+    from trainwise.data.tfidf import bag_ids, fit_idf, tfidf_weights
+
+    buckets = recipe.model.bigram_buckets
+    train = pair(train_texts, np.zeros(len(train_texts), dtype=np.int64))
+    assert train is not None
+    idf = fit_idf(bag_ids(train[0].numpy(), vocab_size, buckets), vocab_size + buckets)
+
+    def weighted(texts: list[str] | None, labels: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+        ids = pair(texts, labels)
+        if ids is None:
+            return None
+        bags = bag_ids(ids[0].numpy(), vocab_size, buckets)
+        x = np.concatenate([bags.astype(np.float32), tfidf_weights(bags, idf)], axis=1)
+        return torch.from_numpy(x), ids[1]
+
+    return weighted
 
 
 def _sentence_data(recipe: Recipe, splits: TextSplits, targets: TargetKind) -> TaskData:
