@@ -19,7 +19,8 @@ pytestmark = pytest.mark.usefixtures("sandbox")
 def digits(search: dict[str, Any], **settings: Any) -> dict[str, Any]:
     """Two epochs; a recipe whose learning rate, optimizer and dropout lie in SPACE and whose hidden does not."""
     model = {"name": "mlp", "hidden": [16], "dropout": 0.1}
-    return digits_recipe(search, epochs=2, model=model, optimizer={"name": "adam", "learning_rate": 0.003}, **settings)
+    optimizer = {"name": "adam", "learning_rate": 0.003}
+    return digits_recipe(search, **({"epochs": 2, "model": model, "optimizer": optimizer} | settings))
 
 
 SPACE = {

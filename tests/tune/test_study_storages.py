@@ -22,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("sandbox")
 
 
 def digits(**settings: Any) -> dict[str, Any]:
-    return digits_recipe(epochs=2, **settings)
+    return digits_recipe(**({"epochs": 2} | settings))
 
 
 def test_create_run_resume_rank_and_export(database_url: str, tmp_path: Path) -> None:
