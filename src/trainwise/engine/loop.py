@@ -42,8 +42,7 @@ def run(loop: Loop, callbacks: CallbackList) -> Loop:
             assert loop.average is not None
             loop.average.update(loop.model)
         if loop.val is not None and state.stopped_reason != "diverged":
-            with loop.precision.autocast() if loop.precision is not None else contextlib.nullcontext():
-                logs.update(evaluate(loop.eval_model, loop.val, loop.loss, loop.metric_names, prefix="val_"))
+            logs.update(validate(loop))
         logs["lr"] = loop.lr
         logs["step"] = state.step
         logs["seconds"] = loop.progress.elapsed()
@@ -279,6 +278,14 @@ def _group_samples(loop: Loop, first: int) -> int:
 
 
 @torch.inference_mode()
+def validate(loop: Loop) -> dict[str, float]:
+    """The `val_` logs of the weights the run keeps (the EMA's when there is one), under the run's precision."""
+    if loop.val is None:
+        return {}
+    with loop.precision.autocast() if loop.precision is not None else contextlib.nullcontext():
+        return evaluate(loop.eval_model, loop.val, loop.loss, loop.metric_names, prefix="val_")
+
+
 def evaluate(
     model: nn.Module, batches: Batches, loss: Loss, metric_names: list[str], prefix: str = ""
 ) -> dict[str, float]:

@@ -7,7 +7,6 @@ model is then evaluated as it stands, so a budget never loses the last partial e
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from typing import Any
 from torch import nn
 
 from trainwise.config import Recipe
-from trainwise.engine.batches import make_batches
 from trainwise.engine.callbacks import Callback
 from trainwise.engine.metrics import higher_is_better
 from trainwise.engine.state import Loop
@@ -119,12 +117,8 @@ def run_trial(
     key = score_key(recipe)
     kept = state.history[state.weights_epoch - 1] if state.weights_epoch else (state.history or [{}])[-1]
     value = kept.get(key)
-    if state.stopped_reason == "budget":  # stopped mid-epoch: score the weights as they are now
-        run = prepared.loop
-        net = run.eval_model  # the averaged weights (EMA/SWA) when the recipe keeps them, as validation does
-        val_batches = make_batches(data.val, 1024, run.device)
-        with run.precision.autocast() if run.precision is not None else contextlib.nullcontext():
-            value = loop.evaluate(net, val_batches, run.loss, list(recipe.metrics), prefix="val_").get(key)
+    if state.stopped_reason == "budget":  # stopped mid-epoch: score the weights as they are now, as an epoch would
+        value = loop.validate(prepared.loop).get(key)
     score = float(value) if value is not None and math.isfinite(value) else math.nan
     return Trial(label, seed, state.history, score, seconds, state.stopped_reason or "completed", out)
 
