@@ -277,7 +277,6 @@ def _group_samples(loop: Loop, first: int) -> int:
     return min((first + loop.accumulate_steps) * size, loop.train.num_samples) - first * size
 
 
-@torch.inference_mode()
 def validate(loop: Loop) -> dict[str, float]:
     """The `val_` logs of the weights the run keeps (the EMA's when there is one), under the run's precision."""
     if loop.val is None:
@@ -286,6 +285,7 @@ def validate(loop: Loop) -> dict[str, float]:
         return evaluate(loop.eval_model, loop.val, loop.loss, loop.metric_names, prefix="val_")
 
 
+@torch.inference_mode()
 def evaluate(
     model: nn.Module, batches: Batches, loss: Loss, metric_names: list[str], prefix: str = ""
 ) -> dict[str, float]:
