@@ -11,6 +11,7 @@ import pytest
 import trainwise
 from tests.tune.recipes import digits_recipe
 from trainwise.errors import ConfigError
+from trainwise.tune.first_trial import SWEEP_FROM, SWEEP_STEPS, SWEEP_TO
 from trainwise.tune.pruning import TrialReporter
 
 pytestmark = pytest.mark.usefixtures("sandbox")
@@ -62,6 +63,33 @@ def test_a_resumed_study_does_not_queue_the_recipe_again(storage_url: str) -> No
     trainwise.tune(digits(SPACE), trials=3, seed=3)
     trials = optuna.load_study(study_name="digits", storage=storage_url).trials
     assert [t.number for t in trials if t.user_attrs.get("from_recipe")] == [0]
+
+
+def test_a_recipe_without_a_learning_rate_starts_from_the_lr_range_tests(storage_url: str) -> None:
+    recipe = digits(SPACE, optimizer={"name": "adam"})  # no learning rate: Adam's generic 1e-3 is not used
+    trainwise.tune(recipe, trials=1, seed=3)
+    trial = first(storage_url)
+    assert trial.user_attrs["learning_rate_from"] == "lr_find"
+    point = {"optimizer": {"name": "adam"}, "model": {"name": "mlp", "hidden": [16], "dropout": 0.1}}
+    plain = {k: v for k, v in recipe.items() if k != "search"} | point
+    found = trainwise.lr_find(plain, start_lr=SWEEP_FROM, end_lr=SWEEP_TO, steps=SWEEP_STEPS)
+    assert trial.params["optimizer.learning_rate"] == pytest.approx(found.suggestion)
+    assert trial.params["optimizer.learning_rate"] != pytest.approx(1e-3)
+
+
+def test_the_measured_learning_rate_stays_inside_the_searched_range(storage_url: str) -> None:
+    space = {**SPACE, "optimizer.learning_rate": {"low": 1e-5, "high": 2e-4, "log": True}}
+    trainwise.tune(digits(space, optimizer={"name": "adam"}), trials=1, seed=3)
+    trial = first(storage_url)
+    assert trial.user_attrs["learning_rate_from"] == "lr_find"
+    assert trial.params["optimizer.learning_rate"] == pytest.approx(2e-4)  # the test's ~1e-2 is clipped to high
+
+
+def test_a_learning_rate_the_recipe_sets_is_kept(storage_url: str) -> None:
+    trainwise.tune(digits(SPACE), trials=1, seed=3)  # the recipe says 0.003
+    trial = first(storage_url)
+    assert "learning_rate_from" not in trial.user_attrs
+    assert trial.params["optimizer.learning_rate"] == pytest.approx(0.003)
 
 
 def test_start_from_recipe_must_be_true_or_false() -> None:

@@ -25,6 +25,7 @@ from typing import Any
 from trainwise.config import Recipe, build_recipe
 from trainwise.errors import ConfigError, RunError, TrainwiseError
 from trainwise.recipes import resolve_recipe
+from trainwise.tune.first_trial import start_from_recipe
 from trainwise.tune.heartbeat import heartbeat_settings
 from trainwise.tune.joining import ATTR as ATTR_SPACE
 from trainwise.tune.joining import check_same_space, space_record
@@ -143,7 +144,7 @@ def tune(
         if not opt_study.trials:
             _warm_start(opt_study, optuna_storage, space)
             if sampler != "grid":  # a grid visits every point anyway
-                _start_from_recipe(opt_study, space, base)
+                start_from_recipe(opt_study, space, base, data, progress)
     start = time.time()
     job = Job(
         recipe=base.to_dict(),
@@ -292,19 +293,6 @@ def _warm_start(study: Any, storage: Any, space: SearchSpace, limit: int = 3) ->
     for _, params, origin in found[:limit]:
         study.enqueue_trial(params, user_attrs={"warm_start_from": origin}, skip_if_exists=True)
     return min(len(found), limit)
-
-
-def _start_from_recipe(study: Any, space: SearchSpace, recipe: Recipe) -> None:
-    """Queue the recipe's own values (what `trainwise fit` would train) as a new study's first sampled trial.
-
-    It is the baseline the search has to beat, shown as such on the leaderboard, and with good defaults a strong
-    first point: Keras Tuner users ask for the same (start from the given defaults). Queued after any warm
-    start, so the best of earlier studies still go first. `start_from_recipe = false` in [search] turns it off."""
-    if not space.start_from_recipe:
-        return
-    point = space.recipe_point(recipe)
-    if point:
-        study.enqueue_trial(point, user_attrs={"from_recipe": True}, skip_if_exists=True)
 
 
 # --- running trials ------------------------------------------------------------------------------------
