@@ -141,3 +141,51 @@ def test_a_hopeless_trial_is_stopped_at_epoch_three_even_when_hyperband_would_ke
     for epoch in (1, 2, 3):
         fine.report(0.95, epoch)
     assert not fine.should_prune()
+
+
+def frozen_trial(study: optuna.Study, trial: optuna.Trial) -> optuna.trial.FrozenTrial:
+    return next(t for t in study.get_trials() if t.number == trial.number)
+
+
+def _finished(study: optuna.Study, curve: dict[int, float]) -> None:
+    trial = study.ask()
+    for epoch, value in curve.items():
+        trial.report(value, epoch)
+    study.tell(trial, list(curve.values())[-1])
+
+
+def test_a_trial_worse_at_epoch_three_than_another_was_at_epoch_one_is_outpaced_and_stopped() -> None:
+    from trainwise.tune.pruning import make_pruner
+
+    pruner = make_pruner("hyperband", 20)
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    _finished(study, {1: 0.9, 2: 0.93, 3: 0.95})  # one trial: the percentile floor has nothing to go on yet
+    slow = study.ask()
+    for epoch in (1, 2, 3):
+        slow.report(0.5 + 0.1 * epoch, epoch)  # 0.8 at epoch 3, below the other's 0.9 at epoch 1
+    frozen = frozen_trial(study, slow)
+    assert not pruner.floor.prune(study, frozen)  # neither the percentile floor ...
+    assert pruner._outpaced(study, frozen)  # ... but being 3x slower stops it
+    assert slow.should_prune()
+    quick = study.ask()
+    for epoch in (1, 2, 3):
+        quick.report(0.85 + 0.02 * epoch, epoch)  # 0.91 at epoch 3: better than anyone at epoch 1
+    assert not pruner._outpaced(study, frozen_trial(study, quick))
+
+
+def test_outpaced_reads_the_direction_and_waits_for_epoch_three() -> None:
+    from trainwise.tune.pruning import make_pruner
+
+    pruner = make_pruner("hyperband", 20)
+    study = optuna.create_study(direction="minimize", pruner=pruner)
+    _finished(study, {1: 0.3, 2: 0.2, 3: 0.1})
+    trial = study.ask()
+    trial.report(2.0, 1)
+    trial.report(1.0, 2)
+    assert not pruner._outpaced(study, frozen_trial(study, trial))  # epoch 2: too early to judge
+    trial.report(0.5, 3)  # a loss of 0.5 at epoch 3, above the other's 0.3 at epoch 1
+    assert pruner._outpaced(study, frozen_trial(study, trial))
+    better = study.ask()
+    for epoch, loss in ((1, 0.4), (2, 0.3), (3, 0.25)):
+        better.report(loss, epoch)
+    assert not pruner._outpaced(study, frozen_trial(study, better))

@@ -122,8 +122,12 @@ class FlooredHyperband(BasePruner):
 
     Hyperband never compares the first trial of each of its brackets with anyone, so in a short study a
     trial at chance level could run all its epochs (three of seven trials of a 30 s digits study did, a third
-    of its time). The floor stops them: from epoch 3, once three trials have completed, a trial below the
-    25th percentile of their values at the same epoch is pruned. Otherwise pruning is Hyperband's own.
+    of its time). Two floors stop such trials, at Hyperband's own decision epochs:
+    - outpaced: at epoch e >= 3, a trial worse than another trial already was at epoch e // 3 (it learns at
+      least 3 times slower than the best so far; the second trial of a study can be stopped this way);
+    - hopeless: from epoch 3, once three trials have completed, a trial below the 25th percentile of their
+      values at the same epoch.
+    Otherwise pruning is Hyperband's own.
     """
 
     def __init__(self, epochs: int, reduction_factor: int = 3) -> None:
@@ -135,6 +139,33 @@ class FlooredHyperband(BasePruner):
         self.floor = optuna.pruners.PercentilePruner(
             HOPELESS_PERCENTILE, n_startup_trials=HOPELESS_AFTER_TRIALS, n_warmup_steps=2
         )
+        self.reduction_factor = reduction_factor
 
     def prune(self, study: Any, trial: Any) -> bool:
-        return bool(self.hyperband.prune(study, trial) or self.floor.prune(study, trial))
+        return bool(
+            self.hyperband.prune(study, trial) or self.floor.prune(study, trial) or self._outpaced(study, trial)
+        )
+
+    def _outpaced(self, study: Any, trial: Any) -> bool:
+        """Worse at its last epoch e (>= 3) than some other trial already was at epoch e // reduction_factor."""
+        from optuna.trial import TrialState
+
+        epoch = trial.last_step
+        if epoch is None or epoch < self.reduction_factor:
+            return False
+        value = trial.intermediate_values[epoch]
+        earlier = epoch // self.reduction_factor
+        others = [
+            t.intermediate_values[earlier]
+            for t in study.get_trials(
+                deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+            )
+            if t.number != trial.number
+            and earlier in t.intermediate_values
+            and math.isfinite(t.intermediate_values[earlier])
+        ]
+        if not others or not math.isfinite(value):
+            return False
+        if study.direction.name == "MAXIMIZE":
+            return value < max(others)
+        return value > min(others)
