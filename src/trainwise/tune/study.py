@@ -26,6 +26,7 @@ from trainwise.config import Recipe, build_recipe
 from trainwise.errors import ConfigError, RunError, TrainwiseError
 from trainwise.recipes import resolve_recipe
 from trainwise.tune.first_trial import start_from_recipe
+from trainwise.tune.heap import with_frozen_heap
 from trainwise.tune.heartbeat import heartbeat_settings
 from trainwise.tune.joining import ATTR as ATTR_SPACE
 from trainwise.tune.joining import check_same_space, space_record
@@ -77,6 +78,7 @@ def parse_budget(text: str | float | int | None) -> float | None:
     return total
 
 
+@with_frozen_heap
 def tune(
     recipe: Recipe | dict[str, Any] | str | Path | None = None,
     *,
@@ -307,6 +309,7 @@ def quiet_optuna() -> None:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
+@with_frozen_heap
 def run_worker(job: Job, storage: Any = None) -> None:
     """Run trials of the study until it has `job.trials` done or the deadline passes."""
     import optuna

@@ -1,0 +1,53 @@
+"""A study runs with the loaded modules frozen out of the garbage collector's full collections."""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+import pytest
+
+import trainwise
+import trainwise.tune.study as study_module
+from tests.tune.recipes import digits_recipe
+from trainwise.tune.heap import frozen_heap
+
+
+def test_frozen_heap_freezes_for_the_block_and_gives_the_objects_back() -> None:
+    gc.unfreeze()
+    held = [object()]
+    with frozen_heap():
+        assert gc.get_freeze_count() > 0
+        with frozen_heap():  # nested: the inner block leaves the outer one's freeze alone
+            pass
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
+    assert held  # the objects themselves are untouched
+
+
+def test_a_freeze_made_before_the_block_is_kept() -> None:
+    gc.freeze()
+    try:
+        with frozen_heap():
+            pass
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
+@pytest.mark.usefixtures("sandbox", "storage_url")
+def test_trials_run_with_the_heap_frozen_and_the_study_leaves_it_as_it_found_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gc.unfreeze()
+    seen: list[int] = []
+    real = study_module.run_trial
+
+    def spy(trial: Any, ctx: Any) -> Any:
+        seen.append(gc.get_freeze_count())
+        return real(trial, ctx)
+
+    monkeypatch.setattr(study_module, "run_trial", spy)
+    trainwise.tune(digits_recipe(epochs=1), trials=2)
+    assert len(seen) == 2 and all(count > 0 for count in seen)
+    assert gc.get_freeze_count() == 0
