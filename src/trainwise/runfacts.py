@@ -62,7 +62,7 @@ def collect(loop: Loop, data: TaskData) -> dict[str, Any]:
 
 def record(result: FitResult, facts: dict[str, Any]) -> list[Finding]:
     """Write facts.json (with the end time) and findings.json into the run directory; return the findings."""
-    from trainwise.diagnose.run import diagnose
+    from trainwise.diagnose.run import diagnose, write_findings
 
     clock = facts.pop("_clock", None)
     facts["finished"] = _now()
@@ -70,6 +70,9 @@ def record(result: FitResult, facts: dict[str, Any]) -> list[Finding]:
         facts["wall_seconds"] = round(time.perf_counter() - clock, 3)
     facts["stopped_reason"] = result.stopped_reason
     write_json(result.run_dir / FACTS, facts)
+    if not result.history:  # stopped (Ctrl-C) before the first epoch ended: no curve to diagnose
+        write_findings(result.run_dir, [])
+        return []
     return diagnose(result.run_dir)
 
 

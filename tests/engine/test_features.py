@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -65,6 +66,19 @@ class InterruptAt(Callback):
     def on_batch_end(self, loop: Loop) -> None:
         if (loop.state.epoch, loop.state.batch) == (self.epoch, self.batch):
             os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_in_the_first_epoch_returns_an_interrupted_run_that_resumes(blobs: Data, tmp_path: Path) -> None:
+    settings: dict[str, Any] = {"batch_size": 16, "epochs": 2, "seed": 9, "model": {"hidden": [16]}}
+    out = tmp_path / "first-epoch"
+    stopped = trainwise.fit(
+        train=blobs["train"], val=blobs["val"], out=out, progress="off", callbacks=[InterruptAt(0, 3)], **settings
+    )
+    assert stopped.stopped_reason == "interrupted" and stopped.history == [] and stopped.findings == []
+    assert json.loads((out / "findings.json").read_text()) == {"findings": []}
+    assert last(out)["position"]["epoch"] == 0
+    resumed = trainwise.fit(train=blobs["train"], val=blobs["val"], out=out, resume=True, progress="off", **settings)
+    assert resumed.stopped_reason == "completed" and len(resumed.history) == 2
 
 
 # --- gradient accumulation ---------------------------------------------------------------------------------
