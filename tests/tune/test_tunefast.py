@@ -189,3 +189,21 @@ def test_outpaced_reads_the_direction_and_waits_for_epoch_three() -> None:
     for epoch, loss in ((1, 0.4), (2, 0.3), (3, 0.25)):
         better.report(loss, epoch)
     assert not pruner._outpaced(study, frozen_trial(study, better))
+
+
+def test_a_pruning_decision_reads_the_trials_once_and_later_ones_see_new_trials(tmp_path: Path) -> None:
+    from trainwise.tune.pruning import one_read
+
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    study = optuna.create_study(storage=open_storage(url), study_name="s", direction="maximize")
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
+    elsewhere = optuna.load_study(study_name="s", storage=open_storage(url))  # another worker's connection
+    storage = study._storage
+    with one_read(study):
+        elsewhere.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=1)
+        assert len(study.get_trials(deepcopy=False)) == 2  # one read for the whole decision
+        assert storage.get_study_id_from_name("s") == study._study_id
+    assert len(study.get_trials(deepcopy=False)) == 3  # the next decision reads again
+    assert "get_study_id_from_name" not in vars(storage) and "_read_trials_from_remote_storage" not in vars(storage)
+    with pytest.raises(KeyError):
+        storage.get_study_id_from_name("no-such-study")  # the real lookup is back

@@ -8,8 +8,10 @@ and at the end of the run.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from optuna.pruners import BasePruner
@@ -142,9 +144,10 @@ class FlooredHyperband(BasePruner):
         self.reduction_factor = reduction_factor
 
     def prune(self, study: Any, trial: Any) -> bool:
-        return bool(
-            self.hyperband.prune(study, trial) or self.floor.prune(study, trial) or self._outpaced(study, trial)
-        )
+        with one_read(study):
+            return bool(
+                self.hyperband.prune(study, trial) or self.floor.prune(study, trial) or self._outpaced(study, trial)
+            )
 
     def _outpaced(self, study: Any, trial: Any) -> bool:
         """Worse at its last epoch e (>= 3) than some other trial already was at epoch e // reduction_factor."""
@@ -169,3 +172,27 @@ class FlooredHyperband(BasePruner):
         if study.direction.name == "MAXIMIZE":
             return value < max(others)
         return value > min(others)
+
+
+@contextlib.contextmanager
+def one_read(study: Any) -> Iterator[None]:
+    """Within one pruning decision, the study's trials are read from the database once.
+
+    Hyperband (through its bracket's successive halving), the percentile floor and the outpaced check each ask
+    the study for its trials, and Optuna's cached storage answers every ask with a query for the running
+    trials, and Hyperband's bracket looks the study up by name (5-6 queries, ~14 ms with SQLite, per decision;
+    a digits trial's epoch takes 20 ms). A storage without that cache (in memory) is read as it is."""
+    storage = study._storage
+    refresh = getattr(storage, "_read_trials_from_remote_storage", None)
+    if refresh is None:
+        yield
+        return
+    refresh(study._study_id)
+    lookup = storage.get_study_id_from_name
+    storage._read_trials_from_remote_storage = lambda study_id: None
+    storage.get_study_id_from_name = lambda name: study._study_id if name == study.study_name else lookup(name)
+    try:
+        yield
+    finally:
+        del storage._read_trials_from_remote_storage
+        del storage.get_study_id_from_name
