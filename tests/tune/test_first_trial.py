@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -75,6 +77,38 @@ def test_a_recipe_without_a_learning_rate_starts_from_the_lr_range_tests(storage
     found = trainwise.lr_find(plain, start_lr=SWEEP_FROM, end_lr=SWEEP_TO, steps=SWEEP_STEPS)
     assert trial.params["optimizer.learning_rate"] == pytest.approx(found.suggestion)
     assert trial.params["optimizer.learning_rate"] != pytest.approx(1e-3)
+
+
+def history(trial: optuna.trial.FrozenTrial) -> list[dict[str, Any]]:
+    lines = (Path(trial.user_attrs["run_dir"]) / "history.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def test_a_measured_learning_rate_is_annealed_to_zero_and_the_other_trials_keep_the_recipes_schedule(
+    storage_url: str,
+) -> None:
+    trainwise.tune(digits(SPACE, optimizer={"name": "adam"}), trials=3, seed=3)
+    trials = sorted(optuna.load_study(study_name="digits", storage=storage_url).trials, key=lambda t: t.number)
+    head, rest = trials[0], trials[1:]
+    assert head.user_attrs["recipe_changes"] == {"schedule.name": "cosine"}
+    assert head.user_attrs["recipe"]["schedule"]["name"] == "cosine"  # what --export writes and fit retrains
+    rate = head.params["optimizer.learning_rate"]
+    epochs = history(head)
+    assert epochs[0]["lr"] == pytest.approx(rate / 2, rel=0.05)  # half-way down the cosine after epoch 1 of 2
+    assert epochs[-1]["lr"] < rate / 100
+    for trial in rest:
+        assert "recipe_changes" not in trial.user_attrs
+        assert trial.user_attrs["recipe"]["schedule"]["name"] == "none"
+        assert history(trial)[-1]["lr"] == pytest.approx(trial.params["optimizer.learning_rate"])
+
+
+def test_a_schedule_the_recipe_names_is_kept_with_a_measured_learning_rate(storage_url: str) -> None:
+    recipe = digits(SPACE, optimizer={"name": "adam"}, schedule={"name": "step", "step_size": 1, "gamma": 0.5})
+    trainwise.tune(recipe, trials=1, seed=3)
+    trial = first(storage_url)
+    assert trial.user_attrs["learning_rate_from"] == "lr_find"
+    assert "recipe_changes" not in trial.user_attrs
+    assert trial.user_attrs["recipe"]["schedule"]["name"] == "step"
 
 
 def test_the_measured_learning_rate_stays_inside_the_searched_range(storage_url: str) -> None:

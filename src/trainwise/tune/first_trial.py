@@ -4,7 +4,9 @@ The recipe is what `trainwise fit` would train, so it is the baseline the search
 good defaults, a strong first point (Keras Tuner users ask for the same: start from the given defaults).
 A learning rate the recipe does not set is only the generic default (Adam's 1e-3), which is often several
 times too small for the model and batch at hand; when the learning rate is searched, a short LR range
-test on the recipe picks the first trial's instead (fastai's habit: find the rate, then train).
+test on the recipe picks the first trial's instead, and, unless the recipe names a schedule, the trial
+anneals it to zero over its epochs with a cosine (the range test finds a peak rate: fastai's habit is to
+find the rate, then train with it annealed; held constant, a rate that high ends the run on a noisy plateau).
 """
 
 from __future__ import annotations
@@ -13,31 +15,49 @@ import sys
 from typing import Any
 
 from trainwise.config import Recipe
+from trainwise.tune.objective import ATTR_CHANGES, _data_for
 from trainwise.tune.space import LEARNING_RATE, SearchSpace, apply, decode
 
 # a short sweep: 120 steps from 1e-6 to 10 stop at the loss's blow-up (about 100 steps for Adam), ~0.1-0.3 s
 SWEEP_FROM, SWEEP_TO, SWEEP_STEPS = 1e-6, 10.0, 120
+SCHEDULE = "schedule.name"
+ANNEALED = {SCHEDULE: "cosine"}  # the schedule a measured learning rate is trained with, when the recipe names none
 
 
-def start_from_recipe(study: Any, space: SearchSpace, recipe: Recipe, data: Any, progress: bool = False) -> None:
+def start_from_recipe(study: Any, space: SearchSpace, recipe: Recipe, progress: bool = False) -> None:
     """Queue the recipe's point as the study's next trial (after any warm start): `start_from_recipe = false`
     in [search] turns it off. The trial carries `from_recipe` (and `learning_rate_from` when the range test
-    chose its learning rate) in its user attributes, so the leaderboard can say so."""
+    chose its learning rate) in its user attributes, so the leaderboard can say so; a schedule it adds is in
+    `recipe_changes` (outside the search space, so not a parameter) and in its recorded recipe."""
     if not space.start_from_recipe:
         return
     point = space.recipe_point(recipe)
     attrs: dict[str, Any] = {"from_recipe": True}
-    measured = _measured_learning_rate(space, recipe, point, data)
+    measured = _measured_learning_rate(space, recipe, point)
     if measured is not None:
         point[LEARNING_RATE] = measured
         attrs["learning_rate_from"] = "lr_find"
+        changes = _annealing(space, recipe)
+        if changes:
+            attrs[ATTR_CHANGES] = changes
         if progress:
-            print(f"first trial: the recipe, learning rate {measured:.3g} from an LR range test", file=sys.stderr)
+            annealed = ", cosine-annealed" if changes else ""
+            print(
+                f"first trial: the recipe, learning rate {measured:.3g} from an LR range test{annealed}",
+                file=sys.stderr,
+            )
     if point:
         study.enqueue_trial(point, user_attrs=attrs, skip_if_exists=True)
 
 
-def _measured_learning_rate(space: SearchSpace, recipe: Recipe, point: dict[str, Any], data: Any) -> float | None:
+def _annealing(space: SearchSpace, recipe: Recipe) -> dict[str, Any]:
+    """The cosine schedule for a measured learning rate, unless the recipe names a schedule or it is searched."""
+    if "schedule" in recipe.model_fields_set or any(p.key.startswith("schedule.") for p in space.params):
+        return {}
+    return dict(ANNEALED)
+
+
+def _measured_learning_rate(space: SearchSpace, recipe: Recipe, point: dict[str, Any]) -> float | None:
     """The LR range test's suggestion for the recipe's point, inside the searched range; None when the
     recipe sets its learning rate, the learning rate is not searched, or the test cannot tell."""
     from trainwise.errors import TrainwiseError
@@ -47,9 +67,11 @@ def _measured_learning_rate(space: SearchSpace, recipe: Recipe, point: dict[str,
     if param is None or "learning_rate" in recipe.optimizer.model_fields_set:
         return None
     values = {key: decode(value) for key, value in point.items() if key != LEARNING_RATE}
+    tested = apply(recipe, values)
+    data = _data_for(tested)  # the point's own data (a searched data key may differ from the plain recipe's)
     try:
         found = lr_find(
-            apply(recipe, values),
+            tested,
             train=data.train,
             val=data.val,
             out=None,

@@ -24,6 +24,7 @@ from trainwise.tune.pruning import TrialReporter
 from trainwise.tune.recording import TrialRecorder
 from trainwise.tune.space import SPECIAL_METRICS, Objective, SearchSpace, apply
 
+ATTR_CHANGES = "recipe_changes"  # an enqueued trial's recipe keys outside the space (tune/first_trial.py)
 _DATA: dict[str, Any] = {}  # per process: data key -> TaskData, so trials reuse what the first one read
 
 
@@ -57,7 +58,7 @@ def run_trial(trial: Any, ctx: TrialContext) -> float | list[float]:
     from trainwise.training import _spell_out_metrics, fit
 
     values = ctx.space.sample(trial, ctx.recipe)
-    recipe = trial_recipe(ctx, values)
+    recipe = trial_recipe(ctx, {**values, **trial.user_attrs.get(ATTR_CHANGES, {})})
     run_dir = _free_dir(ctx.runs / ctx.study, f"trial-{trial.number}")
     link = TrialLink(run_dir / "trial.json", {"study": ctx.study, "trial": trial.number, "storage": ctx.storage})
     trial.set_user_attr("run_dir", str(run_dir))
