@@ -13,9 +13,10 @@ import functools
 import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @contextmanager
@@ -30,12 +31,12 @@ def frozen_heap() -> Iterator[None]:
             gc.unfreeze()
 
 
-def with_frozen_heap(func: F) -> F:
+def with_frozen_heap(func: Callable[P, R]) -> Callable[P, R]:
     """`func` runs inside `frozen_heap()`."""
 
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         with frozen_heap():
             return func(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
