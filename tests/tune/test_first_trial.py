@@ -72,11 +72,24 @@ def test_a_recipe_without_a_learning_rate_starts_from_the_lr_range_tests(storage
     trainwise.tune(recipe, trials=1, seed=3)
     trial = first(storage_url)
     assert trial.user_attrs["learning_rate_from"] == "lr_find"
-    point = {"optimizer": {"name": "adam"}, "model": {"name": "mlp", "hidden": [16], "dropout": 0.1}}
+    # the range test trains what the trial will: the recipe's [16] is no choice, so the drawn hidden size
+    hidden = json.loads(trial.params["model.hidden"])
+    point = {"optimizer": {"name": "adam"}, "model": {"name": "mlp", "hidden": hidden, "dropout": 0.1}}
     plain = {k: v for k, v in recipe.items() if k != "search"} | point
     found = trainwise.lr_find(plain, start_lr=SWEEP_FROM, end_lr=SWEEP_TO, steps=SWEEP_STEPS)
     assert trial.params["optimizer.learning_rate"] == pytest.approx(found.suggestion)
     assert trial.params["optimizer.learning_rate"] != pytest.approx(1e-3)
+    as_written = plain | {"model": point["model"] | {"hidden": [16]}}
+    on_recipe = trainwise.lr_find(as_written, start_lr=SWEEP_FROM, end_lr=SWEEP_TO, steps=SWEEP_STEPS)
+    assert on_recipe.suggestion != pytest.approx(found.suggestion)  # so the test above can tell the two apart
+
+
+def test_the_open_keys_of_the_first_trial_are_drawn_with_the_studys_seed(storage_url: str, tmp_path: Path) -> None:
+    recipe = digits(SPACE, optimizer={"name": "adam"})
+    trainwise.tune(recipe, trials=1, seed=3)
+    again = f"sqlite:///{tmp_path / 'again.db'}"
+    trainwise.tune(recipe, trials=1, seed=3, storage=again)
+    assert first(storage_url).params == first(again).params  # hidden drawn alike, so the same range test
 
 
 def history(trial: optuna.trial.FrozenTrial) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from trainwise.config import Recipe
 from trainwise.tune.objective import ATTR_CHANGES, _data_for
-from trainwise.tune.space import LEARNING_RATE, SearchSpace, apply, decode
+from trainwise.tune.space import LEARNING_RATE, SearchSpace, apply, decode, encode
 
 # a short sweep: 120 steps from 1e-6 to 10 stop at the loss's blow-up (about 100 steps for Adam), ~0.1-0.3 s
 SWEEP_FROM, SWEEP_TO, SWEEP_STEPS = 1e-6, 10.0, 120
@@ -24,7 +24,9 @@ SCHEDULE = "schedule.name"
 ANNEALED = {SCHEDULE: "cosine"}  # the schedule a measured learning rate is trained with, when the recipe names none
 
 
-def start_from_recipe(study: Any, space: SearchSpace, recipe: Recipe, progress: bool = False) -> None:
+def start_from_recipe(
+    study: Any, space: SearchSpace, recipe: Recipe, progress: bool = False, seed: int | None = None
+) -> None:
     """Queue the recipe's point as the study's next trial (after any warm start): `start_from_recipe = false`
     in [search] turns it off. The trial carries `from_recipe` (and `learning_rate_from` when the range test
     chose its learning rate) in its user attributes, so the leaderboard can say so; a schedule it adds is in
@@ -33,6 +35,8 @@ def start_from_recipe(study: Any, space: SearchSpace, recipe: Recipe, progress: 
         return
     point = space.recipe_point(recipe)
     attrs: dict[str, Any] = {"from_recipe": True}
+    if _tests_learning_rate(space, recipe):
+        point = _completed(space, recipe, point, seed)  # the range test then trains what the trial will
     measured = _measured_learning_rate(space, recipe, point)
     if measured is not None:
         point[LEARNING_RATE] = measured
@@ -57,6 +61,22 @@ def _annealing(space: SearchSpace, recipe: Recipe) -> dict[str, Any]:
     return dict(ANNEALED)
 
 
+def _tests_learning_rate(space: SearchSpace, recipe: Recipe) -> bool:
+    """Whether the first trial's learning rate comes from a range test: it is searched and the recipe sets none."""
+    return LEARNING_RATE in space.keys and "learning_rate" not in recipe.optimizer.model_fields_set
+
+
+def _completed(space: SearchSpace, recipe: Recipe, point: dict[str, Any], seed: int | None) -> dict[str, Any]:
+    """The point with the keys the recipe leaves open (outside the space, e.g. a hidden size not among the
+    choices) drawn at random now, as the sampler's first draws are, instead of when the trial starts."""
+    import optuna
+
+    draft = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    draft.enqueue_trial(point)
+    values = space.sample(draft.ask(), recipe)
+    return {key: encode(value) for key, value in values.items()}
+
+
 def _measured_learning_rate(space: SearchSpace, recipe: Recipe, point: dict[str, Any]) -> float | None:
     """The LR range test's suggestion for the recipe's point, inside the searched range; None when the
     recipe sets its learning rate, the learning rate is not searched, or the test cannot tell."""
@@ -64,7 +84,7 @@ def _measured_learning_rate(space: SearchSpace, recipe: Recipe, point: dict[str,
     from trainwise.tune.lr_find import lr_find
 
     param = next((p for p in space.params if p.key == LEARNING_RATE), None)
-    if param is None or "learning_rate" in recipe.optimizer.model_fields_set:
+    if param is None or not _tests_learning_rate(space, recipe):
         return None
     values = {key: decode(value) for key, value in point.items() if key != LEARNING_RATE}
     tested = apply(recipe, values)

@@ -146,7 +146,7 @@ def tune(
         if not opt_study.trials:
             _warm_start(opt_study, optuna_storage, space)
             if sampler != "grid":  # a grid visits every point anyway
-                start_from_recipe(opt_study, space, base, progress)
+                start_from_recipe(opt_study, space, base, progress, base.seed if seed is None else seed)
     start = time.time()
     job = Job(
         recipe=base.to_dict(),
