@@ -203,6 +203,9 @@ def test_a_pruning_decision_reads_the_trials_once_and_later_ones_see_new_trials(
         elsewhere.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=1)
         assert len(study.get_trials(deepcopy=False)) == 2  # one read for the whole decision
         assert storage.get_study_id_from_name("s") == study._study_id
+        with one_read(study):  # a block inside keeps the outer read and leaves it in place
+            assert len(study.get_trials(deepcopy=False)) == 2
+        assert len(study.get_trials(deepcopy=False)) == 2
     assert len(study.get_trials(deepcopy=False)) == 3  # the next decision reads again
     assert "get_study_id_from_name" not in vars(storage) and "_read_trials_from_remote_storage" not in vars(storage)
     with pytest.raises(KeyError):
