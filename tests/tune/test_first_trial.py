@@ -84,7 +84,7 @@ def test_a_recipe_without_a_learning_rate_starts_from_the_lr_range_tests(storage
     assert on_recipe.suggestion != pytest.approx(found.suggestion)  # so the test above can tell the two apart
 
 
-def test_the_open_keys_of_the_first_trial_are_drawn_with_the_studys_seed(storage_url: str, tmp_path: Path) -> None:
+def test_the_same_seed_queues_the_same_first_trial(storage_url: str, tmp_path: Path) -> None:
     recipe = digits(SPACE, optimizer={"name": "adam"})
     trainwise.tune(recipe, trials=1, seed=3)
     again = f"sqlite:///{tmp_path / 'again.db'}"
@@ -122,6 +122,14 @@ def test_a_schedule_the_recipe_names_is_kept_with_a_measured_learning_rate(stora
     assert trial.user_attrs["learning_rate_from"] == "lr_find"
     assert "recipe_changes" not in trial.user_attrs
     assert trial.user_attrs["recipe"]["schedule"]["name"] == "step"
+
+
+def test_without_a_learning_rate_anywhere_the_first_trial_is_still_measured_and_annealed(storage_url: str) -> None:
+    space = {k: v for k, v in SPACE.items() if k != "optimizer.learning_rate"}  # tune finds the range itself
+    trainwise.tune(digits(space, optimizer={"name": "adam"}), trials=1, seed=3)
+    trial = first(storage_url)
+    assert trial.user_attrs["learning_rate_from"] == "lr_find"
+    assert trial.user_attrs["recipe_changes"] == {"schedule.name": "cosine"}
 
 
 def test_the_measured_learning_rate_stays_inside_the_searched_range(storage_url: str) -> None:

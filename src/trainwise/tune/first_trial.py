@@ -36,7 +36,10 @@ def start_from_recipe(
     point = space.recipe_point(recipe)
     attrs: dict[str, Any] = {"from_recipe": True}
     if _tests_learning_rate(space, recipe):
+        own = point
         point = _completed(space, recipe, point, seed)  # the range test then trains what the trial will
+        if LEARNING_RATE not in own:
+            point.pop(LEARNING_RATE, None)  # drawn to complete the point; the test's or the sampler's to set
     measured = _measured_learning_rate(space, recipe, point)
     if measured is not None:
         point[LEARNING_RATE] = measured
@@ -88,8 +91,8 @@ def _measured_learning_rate(space: SearchSpace, recipe: Recipe, point: dict[str,
         return None
     values = {key: decode(value) for key, value in point.items() if key != LEARNING_RATE}
     tested = apply(recipe, values)
-    data = _data_for(tested)  # the point's own data (a searched data key may differ from the plain recipe's)
     try:
+        data = _data_for(tested)  # the point's own data (a searched data key may differ from the plain recipe's)
         found = lr_find(
             tested,
             train=data.train,
@@ -99,7 +102,7 @@ def _measured_learning_rate(space: SearchSpace, recipe: Recipe, point: dict[str,
             end_lr=SWEEP_TO,
             steps=SWEEP_STEPS,
         )
-    except TrainwiseError:  # e.g. the loss blew up at once: the sampler will draw the learning rate instead
+    except TrainwiseError:  # e.g. the loss blew up at once, or the point's data: the trial will tell
         return None
     low, high = float(param.low), float(param.high)
     return min(max(found.suggestion, low), high)

@@ -57,7 +57,8 @@ def learning_rate_range(
             print(f"learning rate: {low:.3g} .. {high:.3g} (around the LR range test's {s:.3g})", file=sys.stderr)
     low, high = float(stored[0]), float(stored[1])
     search = {**(base.search or {}), LEARNING_RATE: {"low": low, "high": high, "log": True}}
-    raw = {**base.to_dict(), "search": search}
+    # only what the config set, so the first trial can still tell a learning rate or schedule it left open
+    raw = {**base.model_dump(mode="json", exclude_unset=True, exclude_none=True), "search": search}
     updated = build_recipe(raw, source=base.source)
     updated._source, updated.name = base.source, base.name
     study.set_user_attr("learning_rate_range", [low, high])
