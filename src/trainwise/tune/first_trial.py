@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from trainwise.config import Recipe
-from trainwise.tune.objective import ATTR_CHANGES, _data_for
+from trainwise.tune.objective import ATTR_CHANGES, data_for
 from trainwise.tune.space import LEARNING_RATE, SearchSpace, apply, decode, encode
 
 # a short sweep: 120 steps from 1e-6 to 10 stop at the loss's blow-up (about 100 steps for Adam), ~0.1-0.3 s
@@ -36,23 +36,23 @@ def start_from_recipe(
     point = space.recipe_point(recipe)
     attrs: dict[str, Any] = {"from_recipe": True}
     if _tests_learning_rate(space, recipe):
-        own = point
-        point = _completed(space, recipe, point, seed)  # the range test then trains what the trial will
-        if LEARNING_RATE not in own:
-            point.pop(LEARNING_RATE, None)  # drawn to complete the point; the test's or the sampler's to set
-    measured = _measured_learning_rate(space, recipe, point)
-    if measured is not None:
-        point[LEARNING_RATE] = measured
-        attrs["learning_rate_from"] = "lr_find"
-        changes = _annealing(space, recipe)
-        if changes:
-            attrs[ATTR_CHANGES] = changes
-        if progress:
-            annealed = ", cosine-annealed" if changes else ""
-            print(
-                f"first trial: the recipe, learning rate {measured:.3g} from an LR range test{annealed}",
-                file=sys.stderr,
-            )
+        completed = _completed(space, recipe, point, seed)  # the range test then trains what the trial will
+        if LEARNING_RATE not in point:
+            completed.pop(LEARNING_RATE, None)  # drawn to complete the point; the test's or the sampler's to set
+        point = completed
+        measured = _measured_learning_rate(space, recipe, point)
+        if measured is not None:
+            point[LEARNING_RATE] = measured
+            attrs["learning_rate_from"] = "lr_find"
+            changes = _annealing(space, recipe)
+            if changes:
+                attrs[ATTR_CHANGES] = changes
+            if progress:
+                annealed = ", cosine-annealed" if changes else ""
+                print(
+                    f"first trial: the recipe, learning rate {measured:.3g} from an LR range test{annealed}",
+                    file=sys.stderr,
+                )
     if point:
         study.enqueue_trial(point, user_attrs=attrs, skip_if_exists=True)
 
@@ -81,18 +81,16 @@ def _completed(space: SearchSpace, recipe: Recipe, point: dict[str, Any], seed: 
 
 
 def _measured_learning_rate(space: SearchSpace, recipe: Recipe, point: dict[str, Any]) -> float | None:
-    """The LR range test's suggestion for the recipe's point, inside the searched range; None when the
-    recipe sets its learning rate, the learning rate is not searched, or the test cannot tell."""
+    """The LR range test's suggestion for the point, inside the searched range; None when the test cannot tell.
+    Only for a searched learning rate (`_tests_learning_rate`)."""
     from trainwise.errors import TrainwiseError
     from trainwise.tune.lr_find import lr_find
 
-    param = next((p for p in space.params if p.key == LEARNING_RATE), None)
-    if param is None or not _tests_learning_rate(space, recipe):
-        return None
+    param = next(p for p in space.params if p.key == LEARNING_RATE)
     values = {key: decode(value) for key, value in point.items() if key != LEARNING_RATE}
     tested = apply(recipe, values)
     try:
-        data = _data_for(tested)  # the point's own data (a searched data key may differ from the plain recipe's)
+        data = data_for(tested)  # the point's own data (a searched data key may differ from the plain recipe's)
         found = lr_find(
             tested,
             train=data.train,

@@ -67,7 +67,7 @@ def run_trial(trial: Any, ctx: TrialContext) -> float | list[float]:
     single = len(ctx.space.objectives) == 1 and metric not in SPECIAL_METRICS
     decide_at = ctx.decide_at if ctx.prune else set()  # intermediate values are reported even without pruning
     reporter = TrialReporter(trial, metric, report=single, deadline=ctx.deadline, decide_at=decide_at)
-    data = _data_for(recipe)
+    data = data_for(recipe)
     # each trial's run is recorded beside the study (linked by trial.json), its epochs written in batches
     recorder = TrialRecorder(run_dir, _spell_out_metrics(recipe).to_dict(), url=ctx.store_url)
     try:
@@ -156,7 +156,7 @@ def _score(result: Any, objective: Objective) -> float | None:
     return max(values) if objective.direction == "maximize" else min(values)
 
 
-def _data_for(recipe: Recipe) -> Any:
+def data_for(recipe: Recipe) -> Any:
     """The recipe's data as tensors, read once per process per data config and kind of targets."""
     from trainwise.engine.optim import build_loss
     from trainwise.tasks import get_task

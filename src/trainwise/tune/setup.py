@@ -16,6 +16,7 @@ from trainwise.tune.storage import redact
 
 
 def create_or_load(storage: Any, name: str, space: SearchSpace, url: str) -> Any:
+    """The study called `name`, created when new; ConfigError when it optimizes other directions or metrics."""
     import optuna
 
     directions = [o.direction for o in space.objectives]

@@ -29,7 +29,7 @@ from trainwise.tune.first_trial import start_from_recipe
 from trainwise.tune.heap import with_frozen_heap
 from trainwise.tune.heartbeat import heartbeat_settings
 from trainwise.tune.joining import check_same_space
-from trainwise.tune.objective import TrialContext, _data_for, run_trial
+from trainwise.tune.objective import TrialContext, data_for, run_trial
 from trainwise.tune.setup import create_or_load, learning_rate_range, record_study, warm_start
 from trainwise.tune.slots import StudyLock, occupancy, run_in_slots
 from trainwise.tune.space import SPECIAL_METRICS, Objective, SearchSpace, apply, parse_search
@@ -134,7 +134,7 @@ def tune(
     make_pruner(pruner, base.epochs)  # unknown names fail here, before anything is stored
     make_sampler(sampler, space, seed=0)
     plain = apply(base, {})
-    data = _data_for(plain)  # a data problem is reported once, now, not by every trial
+    data = data_for(plain)  # a data problem is reported once, now, not by every trial
     url = storage or _default_url()
     optuna_storage = open_storage(url, beat)
     name = study or base.name or "study"
