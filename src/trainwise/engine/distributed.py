@@ -186,6 +186,15 @@ def wrap(model: nn.Module, ctx: Distributed) -> DistributedDataParallel:
     return ctx.model
 
 
+def synced_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:
+    """`model` with its batch-norm layers made SyncBatchNorm on CUDA, so they normalize by the whole batch's
+    statistics as one process would (same parameters and buffers; torch syncs them on GPUs only, so on CPU
+    each rank normalizes its own share and the model is returned unchanged)."""
+    if device.type != "cuda" or not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return model
+    return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+
+
 def rank_seed(seed: int, rank: int) -> int:
     """A per-rank seed (rank 0 keeps the run's seed), so ranks augment their shares differently."""
     return seed if rank == 0 else (seed * 1_000_003 + rank * 0x9E3779B1) % 2**62
@@ -255,6 +264,7 @@ def shard(batches: Batches, ctx: Distributed | None, train: bool = False) -> Bat
 
 def attach(loop: Any, ctx: Distributed, compile_backend: Any = None) -> None:
     """Make a built Loop distributed: DDP forward, sharded train and validation data, per-rank augmentation."""
+    loop.model = synced_batchnorm(loop.model, ctx.device)
     ddp = wrap(loop.model, ctx)
     loop.ddp = ctx
     loop.train = shard(loop.train, ctx, train=True)

@@ -77,8 +77,9 @@ def record_study(study: Any, recipe: Recipe, space: SearchSpace) -> None:
         "epochs": recipe.epochs,
         ATTR_SPACE: space_record(space),  # a later session with another space is refused (tune/joining.py)
     }
+    stored = study.user_attrs  # one read (each access of `user_attrs` queries the storage)
     for key, value in attrs.items():
-        if study.user_attrs.get(key) != value:
+        if stored.get(key) != value:
             study.set_user_attr(key, value)
 
 
