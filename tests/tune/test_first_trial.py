@@ -132,6 +132,29 @@ def test_without_a_learning_rate_anywhere_the_first_trial_is_still_measured_and_
     assert trial.user_attrs["recipe_changes"] == {"schedule.name": "cosine"}
 
 
+def test_a_warm_start_from_an_annealed_first_trial_replays_it_annealed_unless_the_recipe_names_a_schedule(
+    storage_url: str,
+) -> None:
+    def opening(study: str) -> optuna.trial.FrozenTrial:
+        trials = optuna.load_study(study_name=study, storage=storage_url).trials
+        return min(trials, key=lambda t: t.number)
+
+    recipe = digits(SPACE, optimizer={"name": "adam"})
+    trainwise.tune(recipe, trials=1, seed=3, study="first")  # one trial: the annealed recipe trial is the best
+    trainwise.tune(recipe, trials=1, seed=3, study="second")
+    replay = opening("second")
+    assert replay.user_attrs["warm_start_from"] == "first#0"
+    assert replay.params == opening("first").params
+    assert replay.user_attrs["recipe_changes"] == {"schedule.name": "cosine"}
+    assert replay.user_attrs["recipe"]["schedule"]["name"] == "cosine"  # trained as the trial it replays
+    step = {"name": "step", "step_size": 1, "gamma": 0.5}
+    trainwise.tune(digits(SPACE, optimizer={"name": "adam"}, schedule=step), trials=1, seed=3, study="third")
+    named = opening("third")
+    assert named.user_attrs["warm_start_from"].startswith(("first#", "second#"))
+    assert "recipe_changes" not in named.user_attrs
+    assert named.user_attrs["recipe"]["schedule"]["name"] == "step"  # the recipe's word wins
+
+
 def test_the_measured_learning_rate_stays_inside_the_searched_range(storage_url: str) -> None:
     space = {**SPACE, "optimizer.learning_rate": {"low": 1e-5, "high": 2e-4, "log": True}}
     trainwise.tune(digits(space, optimizer={"name": "adam"}), trials=1, seed=3)

@@ -59,9 +59,19 @@ def start_from_recipe(
 
 def _annealing(space: SearchSpace, recipe: Recipe) -> dict[str, Any]:
     """The cosine schedule for a measured learning rate, unless the recipe names a schedule or it is searched."""
-    if "schedule" in recipe.model_fields_set or any(p.key.startswith("schedule.") for p in space.params):
-        return {}
-    return dict(ANNEALED)
+    return left_open(ANNEALED, space, recipe)
+
+
+def left_open(changes: dict[str, Any], space: SearchSpace, recipe: Recipe) -> dict[str, Any]:
+    """The `changes` (recipe keys outside the space) whose section the recipe does not set and the space does
+    not search: where the recipe or the search has a word on, say, the schedule, that word wins."""
+    searched = {p.key.split(".", 1)[0] for p in space.params}
+    kept = {}
+    for key, value in changes.items():
+        section = key.split(".", 1)[0]
+        if section not in recipe.model_fields_set and section not in searched:
+            kept[key] = value
+    return kept
 
 
 def _tests_learning_rate(space: SearchSpace, recipe: Recipe) -> bool:

@@ -9,8 +9,10 @@ from typing import Any
 
 from trainwise.config import Recipe, build_recipe
 from trainwise.errors import ConfigError
+from trainwise.tune.first_trial import left_open
 from trainwise.tune.joining import ATTR as ATTR_SPACE
 from trainwise.tune.joining import space_record
+from trainwise.tune.objective import ATTR_CHANGES
 from trainwise.tune.space import LEARNING_RATE, Param, SearchSpace
 from trainwise.tune.storage import redact
 
@@ -83,14 +85,18 @@ def record_study(study: Any, recipe: Recipe, space: SearchSpace) -> None:
             study.set_user_attr(key, value)
 
 
-def warm_start(study: Any, storage: Any, space: SearchSpace, limit: int = 3) -> int:
-    """Queue the best parameters of earlier studies on the same task, data and metric (same storage)."""
+def warm_start(study: Any, storage: Any, space: SearchSpace, recipe: Recipe, limit: int = 3) -> int:
+    """Queue the best parameters of earlier studies on the same task, data and metric (same storage).
+
+    A best trial that trained with `recipe_changes` (an earlier first trial's annealed learning rate) is
+    replayed with them, where this study's recipe and space leave those keys open: its peak rate held
+    constant would be another, worse, trial."""
     import optuna
 
     if len(space.objectives) > 1:
         return 0
     mine = study.user_attrs
-    found: list[tuple[float, dict[str, Any], str]] = []
+    found: list[tuple[float, dict[str, Any], str, dict[str, Any]]] = []
     for summary in optuna.get_all_study_summaries(storage, include_best_trial=True):
         attrs = summary.user_attrs
         same = all(attrs.get(k) == mine.get(k) for k in ("task", "data", "metrics"))
@@ -102,8 +108,12 @@ def warm_start(study: Any, storage: Any, space: SearchSpace, limit: int = 3) -> 
         params = {k: v for k, v in params.items() if next(p for p in space.params if p.key == k).contains(v)}
         if params:
             origin = f"{summary.study_name}#{summary.best_trial.number}"
-            found.append((float(summary.best_trial.values[0]), params, origin))
+            changes = left_open(summary.best_trial.user_attrs.get(ATTR_CHANGES) or {}, space, recipe)
+            found.append((float(summary.best_trial.values[0]), params, origin, changes))
     found.sort(key=lambda item: item[0], reverse=space.objectives[0].direction == "maximize")
-    for _, params, origin in found[:limit]:
-        study.enqueue_trial(params, user_attrs={"warm_start_from": origin}, skip_if_exists=True)
+    for _, params, origin, changes in found[:limit]:
+        extra: dict[str, Any] = {"warm_start_from": origin}
+        if changes:
+            extra[ATTR_CHANGES] = changes
+        study.enqueue_trial(params, user_attrs=extra, skip_if_exists=True)
     return min(len(found), limit)

@@ -144,7 +144,7 @@ def tune(
         check_same_space(opt_study, space, url)
         record_study(opt_study, base, space)
         if not opt_study.trials:
-            warm_start(opt_study, optuna_storage, space)
+            warm_start(opt_study, optuna_storage, space, base)
             if sampler != "grid":  # a grid visits every point anyway
                 start_from_recipe(opt_study, space, base, progress, base.seed if seed is None else seed)
     start = time.time()
