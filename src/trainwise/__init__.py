@@ -17,9 +17,10 @@ if TYPE_CHECKING:
     from trainwise.config import Recipe, load_recipe
     from trainwise.diagnose.run import diagnose
     from trainwise.engine.callbacks import Callback
+    from trainwise.fitresult import FitResult
     from trainwise.report.html import report
     from trainwise.tasks import load_task
-    from trainwise.training import FitResult, fit
+    from trainwise.training import fit
     from trainwise.tune.compare import CompareResult, compare
     from trainwise.tune.lr_find import LRFindResult, lr_find
     from trainwise.tune.results import TuneResult
@@ -51,7 +52,7 @@ _LAZY = {
     "Recipe": "trainwise.config",
     "load_recipe": "trainwise.config",
     "fit": "trainwise.training",
-    "FitResult": "trainwise.training",
+    "FitResult": "trainwise.fitresult",
     "Callback": "trainwise.engine.callbacks",
     "load_task": "trainwise.tasks",
     "TuneResult": "trainwise.tune.results",

@@ -92,7 +92,7 @@ def _store(args: argparse.Namespace, *, create: bool = False) -> Any:
 
 
 def cmd_runs_ls(args: argparse.Namespace) -> int:
-    from trainwise.store.runs import RunQuery
+    from trainwise.store.query import RunQuery
 
     if args.limit < 0:
         raise TrainwiseError(f"--limit must be >= 0, got {args.limit}")

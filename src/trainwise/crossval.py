@@ -14,9 +14,10 @@ from typing import Any
 from trainwise import rundir
 from trainwise.config import Recipe
 from trainwise.errors import ConfigError, TrainwiseError
+from trainwise.fitresult import FitResult
 from trainwise.recipes import resolve_recipe
 from trainwise.rundir import json_safe
-from trainwise.training import FitResult, fit
+from trainwise.training import fit
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """What `fit` does before it touches the disk, for commands made of runs (lr-find, compare, learning-curve...).
 
 One shared path from "anything `fit` accepts" to a validated recipe and a built Loop, so every command gets the
-same checks, data and model as `fit` (it calls `training._build`), and never trains the caller's own module.
+same checks, data and model as `fit` (it calls `build.build`), and never trains the caller's own module.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from typing import Any
 
 from torch import nn
 
+from trainwise.build import build, spell_out_metrics
 from trainwise.config import Recipe
 from trainwise.engine.state import Loop
 from trainwise.errors import ConfigError, TrainwiseError
 from trainwise.recipes import resolve_recipe
 from trainwise.tasks import TaskData
-from trainwise.training import _build, _spell_out_metrics
 
 RecipeLike = Recipe | dict[str, Any] | str | Path | None
 
@@ -39,7 +39,7 @@ def resolve(
     settings = dict(settings or {})
     if isinstance(model, (str, dict)):
         settings["model"], model = model, None
-    return _spell_out_metrics(resolve_recipe(recipe, settings, overrides)), model
+    return spell_out_metrics(resolve_recipe(recipe, settings, overrides)), model
 
 
 def prepare(
@@ -48,7 +48,7 @@ def prepare(
     """Build everything a run needs, on a deep copy of `model` (the caller's module is never trained or moved)."""
     own = copy.deepcopy(model) if model is not None else None
     try:
-        built = _build(recipe, own, train, val, test)
+        built = build(recipe, own, train, val, test)
     except TrainwiseError as exc:
         if isinstance(exc, ConfigError) or exc.key:  # a config key is at fault: name the file it is in
             exc.source = exc.source or recipe.source

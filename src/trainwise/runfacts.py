@@ -23,8 +23,8 @@ from trainwise.rundir import write_json
 
 if TYPE_CHECKING:
     from trainwise.config import Recipe
+    from trainwise.fitresult import FitResult
     from trainwise.tasks import TaskData
-    from trainwise.training import FitResult
 
 
 def collect(loop: Loop, data: TaskData) -> dict[str, Any]:

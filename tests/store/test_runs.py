@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from trainwise.store.db import StoreError
-from trainwise.store.runs import RunQuery, RunStore, pid_alive
+from trainwise.store.liveness import pid_alive
+from trainwise.store.runs import RunQuery, RunStore
 
 
 @pytest.fixture

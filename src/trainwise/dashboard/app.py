@@ -21,7 +21,9 @@ from starlette.routing import Route
 
 from trainwise.dashboard import pages, studies
 from trainwise.store.db import StoreError
-from trainwise.store.runs import RunQuery, RunStore, looks_dead
+from trainwise.store.liveness import looks_dead
+from trainwise.store.query import RunQuery
+from trainwise.store.runs import RunStore
 
 STATIC = Path(__file__).parent / "static"
 PAGE_SIZE = 200

@@ -14,11 +14,11 @@ from typing import Any
 
 from trainwise.engine.callbacks import Callback
 from trainwise.engine.state import Loop
-from trainwise.store import runs as _runs
+from trainwise.store import liveness
 from trainwise.store.rundir_scan import read_findings, read_trial, scan_artifacts
 from trainwise.store.runs import RunStore
 
-HEARTBEAT_SECONDS = _runs.HEARTBEAT_SECONDS  # seconds between heartbeats (a module setting tests may lower)
+HEARTBEAT_SECONDS = liveness.HEARTBEAT_SECONDS  # seconds between heartbeats (a module setting tests may lower)
 
 STATUS_OF_REASON = {"diverged": "diverged", "interrupted": "interrupted"}  # anything else that ends is finished
 

@@ -7,95 +7,21 @@ Every write is one transaction; on SQLite it takes the write lock at BEGIN, so c
 from __future__ import annotations
 
 import json
-import math
 import os
-import socket
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 from sqlalchemy.exc import DatabaseError, IntegrityError
 
 from trainwise.store import schema
 from trainwise.store.db import StoreError, _explain, display, open_store, resolve_url
-
-HEARTBEAT_SECONDS = 20.0  # a running recorder touches its row this often
-STALE_SECONDS = 120.0  # a "running" run silent this long (on any host) is taken as killed
-HIGHER_IS_BETTER = ("accuracy", "auc", "f1", "precision", "recall", "r2", "top")
-RUN_COLUMNS = (
-    "id",
-    "name",
-    "task",
-    "status",
-    "started_at",
-    "ended_at",
-    "heartbeat_at",
-    "epochs",
-    "host",
-    "pid",
-    "study",
-    "trial",
-)
-
-
-def this_host() -> str:
-    return socket.gethostname()
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this id runs on this machine (a zombie, killed but not reaped, counts as gone)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc (macOS): the signal check is all we have
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
-def looks_dead(row: Any, now: float | None = None, stale_seconds: float = STALE_SECONDS) -> bool:
-    """A "running" run whose process is gone: on this host its pid has exited; on any host it stopped beating."""
-    if row["status"] != "running":
-        return False
-    now = time.time() if now is None else now
-    return (row["host"] == this_host() and not pid_alive(int(row["pid"] or 0))) or now - row[
-        "heartbeat_at"
-    ] > stale_seconds
-
-
-def finite(value: Any) -> float | None:
-    """A number as float, NaN/Inf and non-numbers as None (JSON and every database can hold that)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def higher_is_better(key: str) -> bool:
-    return any(word in key for word in HIGHER_IS_BETTER)
-
-
-@dataclass
-class RunQuery:
-    """What `runs ls` asks for."""
-
-    task: str | None = None
-    status: str | None = None
-    tag: str | None = None
-    study: str | None = None  # only the runs that are trials of this Optuna study
-    sort: str = "started"  # started | id | name | status | epochs | any final metric key
-    descending: bool | None = None  # None: newest first / best first for metrics
-    limit: int | None = 50
-    offset: int = 0
+from trainwise.store.liveness import STALE_SECONDS, looks_dead, this_host
+from trainwise.store.query import RUN_COLUMNS, RunQuery, artifacts_of, attach, filters, findings_of, order
+from trainwise.store.rows import finding_row, finite, plain, set_final
 
 
 class RunStore:
@@ -171,14 +97,14 @@ class RunStore:
     def record_epoch(self, run_id: int, logs: dict[str, Any]) -> None:
         """Store one epoch's logs (replacing a line of the same epoch, as after a resume) and the final metrics."""
         epoch = int(logs.get("epoch", 0))
-        text = json.dumps(_plain(logs), default=str)
+        text = json.dumps(plain(logs), default=str)
         metrics = {k: finite(v) for k, v in logs.items() if k != "epoch" and isinstance(v, (int, float))}
         with self._write() as conn:
             conn.execute(
                 delete(schema.epochs).where(and_(schema.epochs.c.run_id == run_id, schema.epochs.c.epoch >= epoch))
             )
             conn.execute(insert(schema.epochs).values(run_id=run_id, epoch=epoch, logs=text))
-            self._set_final(conn, run_id, metrics)
+            set_final(conn, run_id, metrics)
             conn.execute(
                 update(schema.runs).where(schema.runs.c.id == run_id).values(epochs=epoch, heartbeat_at=time.time())
             )
@@ -190,7 +116,7 @@ class RunStore:
             return
         first, last = int(epochs[0].get("epoch", 0)), int(epochs[-1].get("epoch", 0))
         rows = [
-            {"run_id": run_id, "epoch": int(e.get("epoch", 0)), "logs": json.dumps(_plain(e), default=str)}
+            {"run_id": run_id, "epoch": int(e.get("epoch", 0)), "logs": json.dumps(plain(e), default=str)}
             for e in epochs
         ]
         metrics: dict[str, float | None] = {}
@@ -201,7 +127,7 @@ class RunStore:
                 delete(schema.epochs).where(and_(schema.epochs.c.run_id == run_id, schema.epochs.c.epoch >= first))
             )
             conn.execute(insert(schema.epochs), rows)
-            self._set_final(conn, run_id, metrics)
+            set_final(conn, run_id, metrics)
             conn.execute(
                 update(schema.runs).where(schema.runs.c.id == run_id).values(epochs=last, heartbeat_at=time.time())
             )
@@ -233,23 +159,15 @@ class RunStore:
                 values["error"] = error
             conn.execute(update(schema.runs).where(schema.runs.c.id == run_id).values(**values))
             if test:
-                self._set_final(conn, run_id, {f"test_{k}": finite(v) for k, v in test.items()})
+                set_final(conn, run_id, {f"test_{k}": finite(v) for k, v in test.items()})
             rows = [{"run_id": run_id, "path": p, "kind": k, "size": s} for p, k, s in artifacts]
             conn.execute(delete(schema.artifacts).where(schema.artifacts.c.run_id == run_id))
             if rows:
                 conn.execute(insert(schema.artifacts), rows)
-            found = [_finding_row(run_id, f) for f in findings]
+            found = [finding_row(run_id, f) for f in findings]
             conn.execute(delete(schema.findings).where(schema.findings.c.run_id == run_id))
             if found:
                 conn.execute(insert(schema.findings), found)
-
-    @staticmethod
-    def _set_final(conn: Connection, run_id: int, metrics: dict[str, float | None]) -> None:
-        if not metrics:
-            return
-        table = schema.final_metrics
-        conn.execute(delete(table).where(and_(table.c.run_id == run_id, table.c.key.in_(list(metrics)))))
-        conn.execute(insert(table), [{"run_id": run_id, "key": k, "value": v} for k, v in metrics.items()])
 
     # --- housekeeping ----------------------------------------------------------------------------------
 
@@ -322,25 +240,17 @@ class RunStore:
             if conn is None:
                 return [], 0
             runs = schema.runs
-            where = []
-            if q.task:
-                where.append(runs.c.task == q.task)
-            if q.status:
-                where.append(runs.c.status == q.status)
-            if q.study:
-                where.append(runs.c.study == q.study)
-            if q.tag:
-                where.append(runs.c.id.in_(select(schema.tags.c.run_id).where(schema.tags.c.name == q.tag)))
+            where = filters(q)
             columns = [getattr(runs.c, c) for c in RUN_COLUMNS]
             stmt = select(*columns).where(*where)
             total = int(conn.execute(select(func.count()).select_from(runs).where(*where)).scalar_one())
-            stmt = _order(stmt, q)
+            stmt = order(stmt, q)
             if q.limit is not None:
                 stmt = stmt.limit(q.limit)
             if q.offset:
                 stmt = stmt.offset(q.offset)
             rows = [dict(r._mapping) for r in conn.execute(stmt)]
-            self._attach(conn, rows)
+            attach(conn, rows)
             return rows, total
 
     def get(self, run_id: int) -> dict[str, Any]:
@@ -354,29 +264,9 @@ class RunStore:
             run = dict(row._mapping)
             run["config"] = json.loads(run["config"] or "{}")
             run["history"] = self.epochs(run_id, conn=conn)
-            self._attach(conn, [run])
-            run["findings"] = [
-                {**dict(f._mapping), "remedies": json.loads(f.remedies or "[]")}
-                for f in conn.execute(
-                    select(
-                        schema.findings.c.kind,
-                        schema.findings.c.severity,
-                        schema.findings.c.title,
-                        schema.findings.c.evidence,
-                        schema.findings.c.remedies,
-                    )
-                    .where(schema.findings.c.run_id == run_id)
-                    .order_by(schema.findings.c.id)
-                )
-            ]
-            run["artifacts"] = [
-                dict(a._mapping)
-                for a in conn.execute(
-                    select(schema.artifacts.c.path, schema.artifacts.c.kind, schema.artifacts.c.size)
-                    .where(schema.artifacts.c.run_id == run_id)
-                    .order_by(schema.artifacts.c.path)
-                )
-            ]
+            attach(conn, [run])
+            run["findings"] = findings_of(conn, run_id)
+            run["artifacts"] = artifacts_of(conn, run_id)
             return run
 
     def epochs(self, run_id: int, *, after: int = 0, conn: Connection | None = None) -> list[dict[str, Any]]:
@@ -401,65 +291,3 @@ class RunStore:
         if value is None:
             raise StoreError(f"unknown run id {run_id} (see `trainwise runs ls`)", source=self.where)
         return str(value)
-
-    @staticmethod
-    def _attach(conn: Connection, rows: list[dict[str, Any]]) -> None:
-        """Add `final` (metric -> value) and `tags` to each run row, in two queries for the whole page."""
-        ids = [r["id"] for r in rows]
-        finals: dict[int, dict[str, float | None]] = {i: {} for i in ids}
-        tags: dict[int, list[str]] = {i: [] for i in ids}
-        if ids:
-            fm = schema.final_metrics
-            for run_id, key, value in conn.execute(
-                select(fm.c.run_id, fm.c.key, fm.c.value).where(fm.c.run_id.in_(ids))
-            ):
-                finals[run_id][key] = value
-            tg = schema.tags
-            stmt = select(tg.c.run_id, tg.c.name).where(tg.c.run_id.in_(ids)).order_by(tg.c.name)
-            for run_id, name in conn.execute(stmt):
-                tags[run_id].append(name)
-        for row in rows:
-            row["final"], row["tags"] = finals[row["id"]], tags[row["id"]]
-
-
-def _order(stmt: Any, q: RunQuery) -> Any:
-    runs = schema.runs
-    plain = {"started": runs.c.started_at, "id": runs.c.id, "name": runs.c.name, "status": runs.c.status}
-    plain["epochs"] = runs.c.epochs
-    if q.sort in plain:
-        column = plain[q.sort]
-        descending = q.descending if q.descending is not None else q.sort in ("started", "id", "epochs")
-        return stmt.order_by(column.desc() if descending else column.asc(), runs.c.id.desc())
-    fm = schema.final_metrics
-    value = (
-        select(fm.c.value)
-        .where(and_(fm.c.run_id == runs.c.id, fm.c.key == q.sort))
-        .scalar_subquery()
-        .label("sort_value")
-    )
-    descending = q.descending if q.descending is not None else higher_is_better(q.sort)
-    missing_last = case((value.is_(None), 1), else_=0)  # portable "NULLS LAST"
-    return stmt.order_by(missing_last, value.desc() if descending else value.asc(), runs.c.id.desc())
-
-
-def _finding_row(run_id: int, finding: dict[str, Any]) -> dict[str, Any]:
-    remedies = finding.get("remedies") or []
-    evidence = finding.get("evidence", "")
-    return {
-        "run_id": run_id,
-        "kind": str(finding.get("kind", "")),
-        "severity": str(finding.get("severity", "")),
-        "title": str(finding.get("title", "")),
-        "evidence": evidence if isinstance(evidence, str) else json.dumps(evidence, default=str),
-        "remedies": json.dumps(remedies if isinstance(remedies, list) else [remedies], default=str),
-    }
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value

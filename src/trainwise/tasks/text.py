@@ -23,6 +23,7 @@ from trainwise.data.tokenizer import (
     train_tokenizer,
 )
 from trainwise.engine.optim import TargetKind
+from trainwise.engine.runtime import resolve_device
 from trainwise.errors import ConfigError
 from trainwise.tasks.base import TaskData
 
@@ -120,7 +121,6 @@ def _tfidf_pairs(recipe: Recipe, train_texts: list[str], pair: Pair, vocab_size:
 def _sentence_data(recipe: Recipe, splits: TextSplits, targets: TargetKind) -> TaskData:
     """Each split as (N, 384) frozen MiniLM embeddings (cached) with its labels."""
     from trainwise.data.sentence import EMBEDDING_DIM, cached_embed, check_max_length, encoder_path, load_encoder
-    from trainwise.training import resolve_device  # imported here: training imports the tasks
 
     encoder_path()  # the missing extra is reported before any work
     check_max_length(recipe.data.max_length)

@@ -55,7 +55,8 @@ def trial_recipe(ctx: TrialContext, values: dict[str, Any]) -> Recipe:
 
 def run_trial(trial: Any, ctx: TrialContext) -> float | list[float]:
     """The objective Optuna calls: sample, train, and return the objective value(s)."""
-    from trainwise.training import _spell_out_metrics, fit
+    from trainwise.build import spell_out_metrics
+    from trainwise.training import fit
 
     values = ctx.space.sample(trial, ctx.recipe)
     recipe = trial_recipe(ctx, {**values, **trial.user_attrs.get(ATTR_CHANGES, {})})
@@ -69,7 +70,7 @@ def run_trial(trial: Any, ctx: TrialContext) -> float | list[float]:
     reporter = TrialReporter(trial, metric, report=single, deadline=ctx.deadline, decide_at=decide_at)
     data = data_for(recipe)
     # each trial's run is recorded beside the study (linked by trial.json), its epochs written in batches
-    recorder = TrialRecorder(run_dir, _spell_out_metrics(recipe).to_dict(), url=ctx.store_url)
+    recorder = TrialRecorder(run_dir, spell_out_metrics(recipe).to_dict(), url=ctx.store_url)
     try:
         with process_crash_safe():  # a trial's files are re-creatable: atomic, but no fsync per file and epoch
             result = fit(
