@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -104,6 +106,29 @@ def test_resume_reuses_the_saved_tokenizer(tmp_path: Path) -> None:
         trainwise.fit(recipe(tmp_path), epochs=3, out=tmp_path / "run", resume=True, progress="off")
 
 
+# many equally frequent pieces: where tokenizers' WordPiece trainer broke ties by ids it drew in hash order
+TIED = """
+import json
+from trainwise.data.tokenizer import train_tokenizer
+texts = [f"the quick brown fox {i % 7} jumps over the lazy dog number {i % 13} again" for i in range(300)]
+texts += ["lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor"] * 20
+print(json.dumps(sorted(train_tokenizer(texts, "{kind}", 200).get_vocab().items(), key=lambda kv: kv[1])))
+"""
+
+
+@pytest.mark.parametrize("kind", ["wordpiece", "bpe", "word"])
+def test_the_same_texts_give_the_same_ids_in_every_process(kind: str) -> None:
+    """Each process hashes differently (tokenizers issue 1794): three fresh ones must agree on every id."""
+    script = TIED.replace("{kind}", kind)
+    vocabularies = {
+        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+        for _ in range(3)
+    }
+    assert len(vocabularies) == 1
+    vocab = dict(json.loads(vocabularies.pop()))
+    assert vocab["[PAD]"] == 0 and vocab["[UNK]"] == 1
+
+
 def test_regression_loss_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"loss: the text task classifies texts"):
         trainwise.fit(recipe(tmp_path), loss="mse", metrics=["rmse"], out=tmp_path / "run", progress="off")
@@ -136,7 +161,7 @@ def test_tfidf_bag_weighs_by_the_training_split_and_learns(tmp_path: Path) -> No
 
 
 def test_tfidf_weights_on_resume_are_the_runs_own(tmp_path: Path) -> None:
-    """Tokenizer training is not deterministic; idf is refitted from the run's saved tokenizer, so it matches."""
+    """On resume, idf is refitted from the run's saved tokenizer (not a retrained one), so it matches."""
     first = load_task(tfidf_recipe(tmp_path))
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "tokenizer.json").write_text(first.artifacts["tokenizer.json"])

@@ -29,15 +29,15 @@ def _tokenizers() -> Any:
 
 
 def train_tokenizer(texts: list[str], kind: str, vocab_size: int) -> Any:
-    """A lowercasing WordPiece, BPE or whole-word tokenizer with a vocabulary learnt from `texts` (deterministic).
+    """A lowercasing WordPiece, BPE or whole-word tokenizer with a vocabulary learnt from `texts`: the same
+    texts give the same ids in every process (see `_wordpiece`).
 
     "word" keeps the `vocab_size` most frequent words (and punctuation marks); rarer words become [UNK].
     """
     tk = _tokenizers()
     if kind == "wordpiece":
-        tokenizer = tk.Tokenizer(tk.models.WordPiece(unk_token=UNK))
-        trainer = tk.trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=[PAD, UNK], show_progress=False)
-    elif kind == "bpe":
+        return _wordpiece(tk, texts, vocab_size)
+    if kind == "bpe":
         tokenizer = tk.Tokenizer(tk.models.BPE(unk_token=UNK))
         trainer = tk.trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[PAD, UNK], show_progress=False)
     elif kind == "word":
@@ -45,9 +45,37 @@ def train_tokenizer(texts: list[str], kind: str, vocab_size: int) -> Any:
         trainer = tk.trainers.WordLevelTrainer(vocab_size=vocab_size, special_tokens=[PAD, UNK], show_progress=False)
     else:
         raise DataError(f"unknown tokenizer '{kind}'; expected wordpiece, bpe or word", key="data.tokenizer")
-    tokenizer.normalizer = tk.normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = tk.pre_tokenizers.BertPreTokenizer()
+    tokenizer.normalizer, tokenizer.pre_tokenizer = _splitting(tk)
     tokenizer.train_from_iterator(texts, trainer)
+    return tokenizer
+
+
+def _splitting(tk: Any) -> tuple[Any, Any]:
+    """Lowercase (and clean) the text, then split it into words and punctuation marks, as BERT does."""
+    return tk.normalizers.BertNormalizer(lowercase=True), tk.pre_tokenizers.BertPreTokenizer()
+
+
+def _wordpiece(tk: Any, texts: list[str], vocab_size: int) -> Any:
+    """WordPiece, trained so that its ids do not change from one process to the next.
+
+    The trainer gives the "##c" continuation pieces their ids in hash-map order, which differs per process, and
+    breaks ties between equally frequent merges by id, so the vocabulary itself could differ (tokenizers issue
+    1794). Listing those pieces, sorted, after [PAD] and [UNK] fixes their ids; the model is then rebuilt from the
+    vocabulary so that only [PAD] and [UNK] are special tokens."""
+    normalizer, pre_tokenizer = _splitting(tk)
+    inner: set[str] = set()
+    for text in texts:
+        for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)):
+            inner.update(word[1:])
+    pieces = [PAD, UNK, *("##" + c for c in sorted(inner))]
+    draft = tk.Tokenizer(tk.models.WordPiece(unk_token=UNK))
+    draft.normalizer, draft.pre_tokenizer = normalizer, pre_tokenizer
+    draft.train_from_iterator(
+        texts, tk.trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=pieces, show_progress=False)
+    )
+    tokenizer = tk.Tokenizer(tk.models.WordPiece(vocab=draft.get_vocab(), unk_token=UNK))
+    tokenizer.normalizer, tokenizer.pre_tokenizer = normalizer, pre_tokenizer
+    tokenizer.add_special_tokens([PAD, UNK])
     return tokenizer
 
 
