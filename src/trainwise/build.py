@@ -15,8 +15,9 @@ from torch import nn
 from trainwise.config import Recipe
 from trainwise.engine import distributed
 from trainwise.engine.batches import make_batches
+from trainwise.engine.direction import higher_is_better
 from trainwise.engine.features import build_features
-from trainwise.engine.metrics import build_metric, higher_is_better
+from trainwise.engine.metrics import build_metric
 from trainwise.engine.optim import LOSSES, build_loss, build_optimizer, build_schedule
 from trainwise.engine.runtime import resolve_device, seed_everything
 from trainwise.engine.state import Loop

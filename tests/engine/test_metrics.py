@@ -11,7 +11,8 @@ import pytest
 import torch
 from sklearn import metrics as sk
 
-from trainwise.engine.metrics import METRICS, Metric, build_metric, higher_is_better
+from trainwise.engine.direction import higher_is_better
+from trainwise.engine.metrics import METRICS, Metric, build_metric
 from trainwise.errors import ConfigError
 
 CUTS = [0, 1, 8, 30, 31, 77, 100]  # uneven batches, one of a single sample
@@ -169,6 +170,10 @@ def test_unknown_metric_suggests_the_closest() -> None:
         ("train_rmse", False),
         ("mae", False),
         ("lr", False),
+        ("val_ndcg@10", True),
+        ("test_hr@10", True),
+        ("recall@20", True),
+        ("val_recall", False),  # not a metric trainwise logs: read from the name, not guessed
     ],
 )
 def test_direction_of_improvement(name: str, upward: bool) -> None:

@@ -8,7 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trainwise.engine.metrics import build_metric, higher_is_better
+from trainwise.engine.direction import higher_is_better
+from trainwise.engine.metrics import build_metric
 from trainwise.engine.ranking import RankingMetric, bpr_loss
 
 

@@ -78,6 +78,14 @@ def test_list_filters_sorts_and_pages(store: RunStore, tmp_path: Path) -> None:
     assert store.tasks() == ["image", "text"]
 
 
+def test_ranking_metrics_sort_best_first(store: RunStore, tmp_path: Path) -> None:
+    for name, ndcg in [("low", 0.2), ("high", 0.6), ("mid", 0.4)]:
+        run_id = store.start_run(name=name, run_dir=tmp_path / name, task="recommend")
+        store.record_epoch(run_id, {"epoch": 1, "val_loss": 1.0 - ndcg, "val_ndcg@10": ndcg})
+    rows, _ = store.list_runs(RunQuery(sort="val_ndcg@10"))
+    assert [r["name"] for r in rows] == ["high", "mid", "low"]  # the store once read only words like "accuracy"
+
+
 def test_tags_and_delete(store: RunStore, tmp_path: Path) -> None:
     keep, drop = (
         record(store, "keep", "image", [1.0], [0.5], tmp_path),

@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import Subset
 
 from trainwise import rundir
-from trainwise.engine.metrics import higher_is_better
+from trainwise.engine.direction import higher_is_better
 from trainwise.errors import ConfigError, RunError
 from trainwise.prepare import RecipeLike, prepare, resolve
 from trainwise.tune.trials import need_validation, run_trial, score_key

@@ -17,7 +17,7 @@ import torch
 
 from trainwise import atomic
 from trainwise.engine import checkpoint
-from trainwise.engine.metrics import higher_is_better
+from trainwise.engine.direction import higher_is_better
 from trainwise.engine.state import Loop
 
 

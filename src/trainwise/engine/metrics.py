@@ -187,9 +187,3 @@ def build_metric(name: str) -> Metric:
     if ranking is not None:
         return ranking
     raise ConfigError(f"unknown metric '{name}'; {did_you_mean(name, [*METRICS, 'top5_accuracy'])}", key="metrics")
-
-
-def higher_is_better(name: str) -> bool:
-    """Whether a logged value improves upward (accuracy, f1) or downward (loss, errors)."""
-    leaf = name.removeprefix("val_").removeprefix("train_")
-    return leaf.endswith("accuracy") or leaf.endswith("f1") or leaf.startswith(("hr@", "ndcg@", "recall@"))

@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, select
 
+from trainwise.engine.direction import higher_is_better
 from trainwise.store import schema
 
-HIGHER_IS_BETTER = ("accuracy", "auc", "f1", "precision", "recall", "r2", "top")
 RUN_COLUMNS = (
     "id",
     "name",
@@ -28,10 +28,6 @@ RUN_COLUMNS = (
     "study",
     "trial",
 )
-
-
-def higher_is_better(key: str) -> bool:
-    return any(word in key for word in HIGHER_IS_BETTER)
 
 
 @dataclass

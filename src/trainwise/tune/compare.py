@@ -18,7 +18,7 @@ from typing import Any
 
 from trainwise import rundir
 from trainwise.config import Recipe, build_recipe, parse_override
-from trainwise.engine.metrics import higher_is_better
+from trainwise.engine.direction import higher_is_better
 from trainwise.engine.optim import OPTIMIZERS
 from trainwise.errors import ConfigError, did_you_mean
 from trainwise.prepare import RecipeLike, prepare, resolve

@@ -17,7 +17,7 @@ from torch import nn
 
 from trainwise.config import Recipe
 from trainwise.engine.callbacks import Callback
-from trainwise.engine.metrics import higher_is_better
+from trainwise.engine.direction import higher_is_better
 from trainwise.engine.state import Loop
 from trainwise.errors import ConfigError
 from trainwise.tasks import TaskData
