@@ -135,6 +135,7 @@ def _record_failure(recorders: list[Any]) -> Iterator[None]:
 
 
 def _claim_run_dir(out: Path | None, recipe: Recipe) -> Path:
+    """The run directory: `out` when given (it must be new or empty), else a new one named after the run."""
     if out is not None:
         return rundir.claim_out_dir(out)
     return rundir.new_run_dir(recipe.name or "run")

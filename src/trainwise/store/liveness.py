@@ -16,6 +16,7 @@ STALE_SECONDS = 120.0  # a "running" run silent this long (on any host) is taken
 
 
 def this_host() -> str:
+    """This machine's name, stored with each run: only here can a run's pid say whether it is alive."""
     return socket.gethostname()
 
 

@@ -96,18 +96,7 @@ class RunStore:
 
     def record_epoch(self, run_id: int, logs: dict[str, Any]) -> None:
         """Store one epoch's logs (replacing a line of the same epoch, as after a resume) and the final metrics."""
-        epoch = int(logs.get("epoch", 0))
-        text = json.dumps(plain(logs), default=str)
-        metrics = {k: finite(v) for k, v in logs.items() if k != "epoch" and isinstance(v, (int, float))}
-        with self._write() as conn:
-            conn.execute(
-                delete(schema.epochs).where(and_(schema.epochs.c.run_id == run_id, schema.epochs.c.epoch >= epoch))
-            )
-            conn.execute(insert(schema.epochs).values(run_id=run_id, epoch=epoch, logs=text))
-            set_final(conn, run_id, metrics)
-            conn.execute(
-                update(schema.runs).where(schema.runs.c.id == run_id).values(epochs=epoch, heartbeat_at=time.time())
-            )
+        self.record_epochs(run_id, [logs])
 
     def record_epochs(self, run_id: int, epochs: list[dict[str, Any]]) -> None:
         """Several epochs' logs (in order) in one transaction, as `record_epoch` one by one would leave them:
