@@ -155,6 +155,17 @@ def test_a_warm_start_from_an_annealed_first_trial_replays_it_annealed_unless_th
     assert named.user_attrs["recipe"]["schedule"]["name"] == "step"  # the recipe's word wins
 
 
+def test_a_warm_start_whose_learning_rate_falls_outside_the_space_is_not_annealed(storage_url: str) -> None:
+    trainwise.tune(digits(SPACE, optimizer={"name": "adam"}), trials=1, seed=3, study="first")
+    narrow = {**SPACE, "optimizer.learning_rate": {"low": 1e-5, "high": 2e-5, "log": True}}
+    trainwise.tune(digits(narrow, optimizer={"name": "adam"}), trials=1, seed=3, study="second")
+    trials = optuna.load_study(study_name="second", storage=storage_url).trials
+    replay = min(trials, key=lambda t: t.number)
+    assert replay.user_attrs["warm_start_from"] == "first#0"
+    assert replay.params["optimizer.learning_rate"] <= 2e-5  # the first study's measured rate is not in this space
+    assert "recipe_changes" not in replay.user_attrs  # so the replay is another trial: no cosine carried over
+
+
 def test_the_measured_learning_rate_stays_inside_the_searched_range(storage_url: str) -> None:
     space = {**SPACE, "optimizer.learning_rate": {"low": 1e-5, "high": 2e-4, "log": True}}
     trainwise.tune(digits(space, optimizer={"name": "adam"}), trials=1, seed=3)

@@ -89,8 +89,8 @@ def warm_start(study: Any, storage: Any, space: SearchSpace, recipe: Recipe, lim
     """Queue the best parameters of earlier studies on the same task, data and metric (same storage).
 
     A best trial that trained with `recipe_changes` (an earlier first trial's annealed learning rate) is
-    replayed with them, where this study's recipe and space leave those keys open: its peak rate held
-    constant would be another, worse, trial."""
+    replayed with them when all its parameters lie in this space and this study's recipe and space leave
+    those keys open: its peak rate held constant would be another, worse, trial."""
     import optuna
 
     if len(space.objectives) > 1:
@@ -108,7 +108,9 @@ def warm_start(study: Any, storage: Any, space: SearchSpace, recipe: Recipe, lim
         params = {k: v for k, v in params.items() if next(p for p in space.params if p.key == k).contains(v)}
         if params:
             origin = f"{summary.study_name}#{summary.best_trial.number}"
-            changes = left_open(summary.best_trial.user_attrs.get(ATTR_CHANGES) or {}, space, recipe)
+            whole = len(params) == len(summary.best_trial.params)  # else the replay is another trial anyway
+            changes = (summary.best_trial.user_attrs.get(ATTR_CHANGES) or {}) if whole else {}
+            changes = left_open(changes, space, recipe)
             found.append((float(summary.best_trial.values[0]), params, origin, changes))
     found.sort(key=lambda item: item[0], reverse=space.objectives[0].direction == "maximize")
     for _, params, origin, changes in found[:limit]:
