@@ -3,7 +3,7 @@
 Methods (same search space, same data split, same wall-clock budget, one thread each):
   trainwise       `trainwise.tune` with its defaults (the recipe's own values as the first trial, its learning
                   rate from a short LR range test as the recipe sets none, cosine-annealed; multivariate TPE with
-                  5 startup trials; Hyperband over epochs with floors for hopeless and outpaced trials, the trials
+                  5 startup trials; Hyperband over epochs with a floor for outpaced trials, the trials
                   read once per decision; epochs and reports written in batches; the loaded modules frozen out of
                   the garbage collector)
   trainwise-sampled-first  (--ablation) the same with `start_from_recipe = false`: how much of the gain is the
