@@ -89,3 +89,24 @@ def test_postgresql_urls_name_psycopg_3() -> None:
     assert driver_url("postgres://u@h/d") == "postgresql+psycopg://u@h/d"
     assert driver_url("postgresql+psycopg2://u@h/d") == "postgresql+psycopg2://u@h/d"  # a driver named: kept
     assert driver_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+@pytest.mark.usefixtures("sandbox", "storage_url")
+def test_stale_trials_are_looked_for_before_a_resumed_studys_first_trial_not_a_new_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A study created by this session cannot hold a dead worker's trial: its first look waits an interval."""
+    import trainwise
+    import trainwise.tune.slots as slots
+    import trainwise.tune.study as study_module
+    from tests.tune.recipes import digits_recipe
+
+    events: list[str] = []
+    look, trial = slots._fail_stale, study_module.run_trial
+    monkeypatch.setattr(slots, "_fail_stale", lambda study: events.append("look") or look(study))
+    monkeypatch.setattr(study_module, "run_trial", lambda t, ctx: events.append("trial") or trial(t, ctx))
+    trainwise.tune(digits_recipe(epochs=1), trials=1)
+    assert events == ["trial"]
+    events.clear()
+    trainwise.tune(digits_recipe(epochs=1), trials=2)  # the same command again: a resume
+    assert events == ["look", "trial"]

@@ -210,3 +210,27 @@ def test_a_pruning_decision_reads_the_trials_once_and_later_ones_see_new_trials(
     assert "get_study_id_from_name" not in vars(storage) and "_read_trials_from_remote_storage" not in vars(storage)
     with pytest.raises(KeyError):
         storage.get_study_id_from_name("no-such-study")  # the real lookup is back
+
+
+def test_a_pruning_decision_serves_the_running_trial_from_its_read(tmp_path: Path) -> None:
+    """Successive halving reads the judged trial's system attributes: from the decision's read, no query."""
+    from sqlalchemy import event
+
+    from trainwise.tune.pruning import one_read
+
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    study = optuna.create_study(storage=open_storage(url), study_name="s", direction="maximize")
+    running = study.ask()
+    running.report(0.5, 1)
+    study._storage.set_trial_system_attr(running._trial_id, "completed_rung_0", 0.5)
+    storage = study._storage
+    queries: list[str] = []
+    event.listen(storage._backend.engine, "before_cursor_execute", lambda *args: queries.append(args[2]))
+    with one_read(study):
+        queries.clear()
+        seen = storage.get_trial_system_attrs(running._trial_id)
+        assert queries == []
+        assert seen["completed_rung_0"] == 0.5 and storage.get_trial(running._trial_id).intermediate_values == {1: 0.5}
+    assert "get_trial" not in vars(storage)
+    storage.get_trial(running._trial_id)
+    assert queries  # after the decision a running trial is read from the database again

@@ -111,18 +111,21 @@ def run_in_slots(
     trials: int | None,
     deadline: float | None,
     callbacks: list[Any],
+    stale_now: bool = True,
 ) -> None:
     """Run trials one after another until the study holds `trials` that count or the deadline passes.
 
     Each trial goes through Optuna's `study.optimize(n_trials=1)`: its heartbeat thread, the failing of stale
-    trials (and their retries, popped first by `ask`), and the telling of the outcome stay Optuna's."""
+    trials (and their retries, popped first by `ask`), and the telling of the outcome stay Optuna's. Stale trials
+    are looked for before the first trial unless `stale_now` is False (a study this session created has none:
+    its first look waits one heartbeat interval)."""
 
     def gated(trial: Any) -> Any:
         lock.release()  # the trial exists (RUNNING): it holds its slot, the others may look now
         return objective(trial)
 
     every = _stale_check_seconds(study)
-    checked = -math.inf
+    checked = -math.inf if stale_now else time.monotonic()
     while deadline is None or time.time() < deadline:
         lock.acquire()
         try:

@@ -60,6 +60,7 @@ class Job:
     worker: int = 0
     progress: bool = False
     heartbeat: tuple[int | None, int | None] = (None, None)  # (interval, grace) seconds; None: the default
+    fresh: bool = False  # the study had no trials when this session set it up: no dead worker's trial to fail
 
 
 def parse_budget(text: str | float | int | None) -> float | None:
@@ -143,7 +144,8 @@ def tune(
         space, base = learning_rate_range(opt_study, space, base, plain, data, progress)
         check_same_space(opt_study, space, url)
         record_study(opt_study, base, space)
-        if not opt_study.trials:
+        fresh = not opt_study.trials
+        if fresh:
             warm_start(opt_study, optuna_storage, space, base)
             if sampler != "grid":  # a grid visits every point anyway
                 start_from_recipe(opt_study, space, base, progress, base.seed if seed is None else seed)
@@ -165,6 +167,7 @@ def tune(
         workers=workers,
         progress=progress,
         heartbeat=(beat.interval, beat.grace),
+        fresh=fresh,
     )
     interrupted = _run_workers(job) if workers > 1 else _run_here(job, optuna_storage)
     result = summarize(opt_study, url, interrupted=interrupted, elapsed=time.time() - start)
@@ -277,7 +280,9 @@ def run_worker(job: Job, storage: Any = None) -> None:
             print(_trial_line(trial), file=sys.stderr, flush=True)
 
     lock = StudyLock(storage, job.storage, job.study)
-    run_in_slots(study, objective, lock, trials=job.trials, deadline=job.deadline, callbacks=[after])
+    run_in_slots(
+        study, objective, lock, trials=job.trials, deadline=job.deadline, callbacks=[after], stale_now=not job.fresh
+    )
 
 
 def count_done(study: Any) -> int:
