@@ -171,13 +171,13 @@ class FlooredHyperband(BasePruner):
 def one_read(study: Any) -> Iterator[None]:
     """Within one pruning decision, the study's trials are read from the database once.
 
-    Hyperband (through its bracket's successive halving) and the outpaced check each ask
-    the study for its trials, Optuna's cached storage answers every ask with a query for the running trials,
-    and Hyperband's bracket looks the study up by name: 24 ms a decision on a digits study with SQLite, 17.5 ms
-    with one read (a digits epoch takes 20-50 ms). The trial being judged is served from that read too:
-    successive halving looks up its finished rungs in its system attributes, which Optuna loads lazily with a
-    read of the trial of its own (six queries) when it is still running. A storage without that cache (in
-    memory) is read as it is, and a block inside another keeps the outer block's read."""
+    Hyperband (through its bracket's successive halving) and the outpaced check each ask the study for its
+    trials, Optuna's cached storage answers every ask with a query for the running trials, and Hyperband's
+    bracket looks the study up by name: 24 ms a decision on a digits study with SQLite, 17.5 ms with one read
+    (a digits epoch takes 20-50 ms). The trial being judged is served from that read too: successive halving
+    looks up its finished rungs in its system attributes, which Optuna loads lazily, with a read of the trial
+    of its own (six queries), while it runs. A storage without that cache (in memory) is read as it is, and a
+    block inside another keeps the outer block's read."""
     storage = study._storage
     refresh = getattr(storage, "_read_trials_from_remote_storage", None)
     if refresh is None or "_read_trials_from_remote_storage" in vars(storage):
