@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from typing import Any
 
 
@@ -76,10 +77,12 @@ def _print_study(result: Any, top: int = 10) -> None:
     console = Console()
     table = Table(title=f"study {result.study}: {', '.join(result.metrics)}")
     for column in ("rank", "trial", *result.metrics, "params", "epochs", "pruned at"):
-        table.add_column(column)
-    for row in result.leaderboard[:top]:
+        table.add_column(column, overflow="fold")  # a narrow terminal wraps a value, never cuts it off
+    shown = result.leaderboard[:top]
+    labels = short_names([key for row in shown for key in row["params"]])
+    for row in shown:
         values = row["values"] or [None] * len(result.metrics)
-        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row["params"].items())
+        params = ", ".join(f"{labels[k]}={_short(v)}" for k, v in row["params"].items())
         rank = str(row["rank"]) if row["rank"] else row["state"]
         table.add_row(
             rank,
@@ -103,6 +106,26 @@ def _print_study(result: Any, top: int = 10) -> None:
     if result.exported:
         console.print(f"best recipe written to {result.exported} (train it: trainwise fit {result.exported})")
     console.print(f"saved to {result.files.get('tune.json')}", highlight=False)
+
+
+def short_names(keys: list[str]) -> dict[str, str]:
+    """Leaderboard labels for recipe keys, short enough that an 80-column table keeps each entry on one line:
+    `optimizer.name` is `optimizer`, the learning rate `lr`, other keys their last part (`dropout`), unless two
+    keys would then read the same: those keep their full names."""
+
+    def short(key: str) -> str:
+        if key.endswith(".name"):
+            return key.rsplit(".", 1)[0]
+        last = key.rsplit(".", 1)[-1]
+        return "lr" if last == "learning_rate" else last
+
+    label = {key: short(key) for key in set(keys)}
+    taken = Counter(label.values())
+    return {key: short if taken[short] == 1 else key for key, short in label.items()}
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def report_study(args: argparse.Namespace) -> int:

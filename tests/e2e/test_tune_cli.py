@@ -221,3 +221,36 @@ def test_two_workers_run_trials_at_the_same_time_and_lose_nothing(tmp_path: Path
         run_dir = tmp_path / t.user_attrs["run_dir"]
         assert json.loads((run_dir / "summary.json").read_text())["epochs_completed"] == 6
     assert os.cpu_count()
+
+
+def test_leaderboard_labels_are_short_and_unambiguous() -> None:
+    from trainwise.cli_tune import short_names
+
+    keys = ["optimizer.learning_rate", "optimizer.name", "model.dropout", "batch_size", "data.dropout", "model.name"]
+    assert short_names(keys) == {
+        "optimizer.learning_rate": "lr",
+        "optimizer.name": "optimizer",
+        "model.name": "model",
+        "batch_size": "batch_size",
+        "model.dropout": "model.dropout",  # two keys end in dropout: both keep their full names
+        "data.dropout": "data.dropout",
+    }
+
+
+def test_the_leaderboard_shows_every_value_in_an_80_column_terminal(
+    tmp_path: Path, storage_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The learning rate was cut to `optimizer.learning_…` at 80 columns: the one value a user looks for. Every
+    value shows, whole (a number folded over two lines would not be found below)."""
+    monkeypatch.setenv("COLUMNS", "80")
+    extra = '"model.dropout" = { low = 0.0, high = 0.5 }\n"optimizer.name" = { choices = ["adam", "sgd"] }'
+    config = write_config(tmp_path, epochs=1, extra=extra)
+    assert cli.main(["tune", str(config), "--trials", "2", "--pruner", "none"]) == 0
+    out = capsys.readouterr().out
+    table = out[: out.index("trials:")]
+    assert "…" not in table
+    lines = [line for line in table.splitlines() if " lr=" in line]
+    assert len(lines) == 2 and all(line.split(" lr=")[1][:2] == "0." for line in lines)
+    assert all(len(line) <= 80 for line in table.splitlines())
+    rates = {f"{t.params['optimizer.learning_rate']:.3g}" for t in trials_of(storage_url)}
+    assert all(rate in table for rate in rates)
