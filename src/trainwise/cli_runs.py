@@ -106,15 +106,63 @@ def cmd_runs_ls(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     metrics = _metric_columns(rows, args.sort)
-    table = Table(title=f"{len(rows)} of {total} runs" if total > len(rows) else f"{total} runs")
-    for column in ("id", "name", "task", "status", "started", "epochs", *metrics, "tags"):
-        table.add_column(column, justify="right" if column in ("id", "epochs", *metrics) else "left")
-    for row in rows:
-        cells = [str(row["id"]), row["name"], row["task"], row["status"], _when(row["started_at"]), str(row["epochs"])]
-        cells += [_num(row["final"].get(m)) for m in metrics]
-        table.add_row(*cells, ", ".join(row["tags"]))
-    _console().print(table)
+    columns: dict[str, list[str]] = {
+        "id": [str(row["id"]) for row in rows],
+        "name": [row["name"] for row in rows],
+        "task": [row["task"] for row in rows],
+        "status": [row["status"] for row in rows],
+        "started": [_when(row["started_at"]) for row in rows],
+        "epochs": [str(row["epochs"]) for row in rows],
+        **{m: [_num(row["final"].get(m)) for row in rows] for m in metrics},
+        "tags": [", ".join(row["tags"]) for row in rows],
+    }
+    console = _console()
+    columns, hidden = fit_columns(columns, [row["started_at"] for row in rows], metrics, console.width)
+    title = f"{len(rows)} of {total} runs" if total > len(rows) else f"{total} runs"
+    if "task" in hidden and rows:
+        title += f"; task: {rows[0]['task']}"  # the column was left out: every row said the same
+    hidden = [h for h in hidden if h not in ("tags", "task")]  # an empty tags column or one task: nothing lost
+    table = Table(title=title)
+    if hidden:
+        table.caption = f"not shown at {console.width} columns: {', '.join(hidden)} (--json has every field)"
+    for column in columns:
+        numeric = column in ("id", "epochs", *metrics)
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=column != "name")
+    for cells in zip(*columns.values(), strict=True):
+        table.add_row(*cells)
+    console.print(table)
     return 0
+
+
+def fit_columns(
+    columns: dict[str, list[str]], started: list[float | None], metrics: list[str], width: int
+) -> tuple[dict[str, list[str]], list[str]]:
+    """The `runs ls` columns that fit `width` terminal columns with every value whole (a cut-off `0.86…` or
+    `fini…` tells nothing): an empty tags column and a task column that is the same on every row go first,
+    then the start time loses its year and seconds, then metrics after the first go (the rightmost first),
+    then the start time and the epochs. The id, name, status and first metric always stay. Returns the
+    columns kept and the names of those left out."""
+    kept = dict(columns)
+    hidden: list[str] = []
+
+    def needed() -> int:  # rich's table: one space either side of each cell, one border between and around
+        return sum(max(len(name), *(len(v) for v in cells)) + 3 for name, cells in kept.items()) + 1
+
+    steps: list[str] = []
+    if not any(kept["tags"]):
+        steps.append("tags")
+    if len(set(kept["task"])) <= 1:
+        steps.append("task")
+    steps += ["short start", *reversed(metrics[1:]), "started", "epochs"]
+    for step in steps:
+        if needed() <= width:
+            break
+        if step == "short start":
+            kept["started"] = [_when(s, short=True) for s in started]
+        else:
+            del kept[step]
+            hidden.append(step)
+    return kept, hidden
 
 
 def cmd_runs_show(args: argparse.Namespace) -> int:
@@ -253,8 +301,8 @@ def _console() -> Any:
     return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
-def _when(seconds: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) if seconds else "-"
+def _when(seconds: float | None, short: bool = False) -> str:
+    return time.strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M:%S", time.localtime(seconds)) if seconds else "-"
 
 
 def _num(value: Any) -> str:

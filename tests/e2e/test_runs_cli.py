@@ -224,3 +224,58 @@ def test_a_run_killed_with_sigkill_shows_killed_at_the_next_ls(tmp_path: Path, s
     run = listed["runs"][0]
     assert run["status"] == "killed" and 2 <= run["epochs"] < 200
     assert RunStore(storage_url).status(run["id"]) == "killed"  # written, not only shown
+
+
+def test_narrow_terminals_leave_columns_out_instead_of_cutting_values() -> None:
+    from trainwise.cli_runs import fit_columns
+
+    columns = {
+        "id": ["12", "3"],
+        "name": ["digits-long-name", "b"],
+        "task": ["image", "image"],
+        "status": ["finished", "killed"],
+        "started": ["2026-11-26 08:53:18", "-"],
+        "epochs": ["10", "3"],
+        "val_accuracy": ["0.9756", "0.8"],
+        "val_loss": ["0.1234", "0.5"],
+        "train_loss": ["0.0123", "0.7"],
+        "tags": ["", ""],
+    }
+    metrics = ["val_accuracy", "val_loss", "train_loss"]
+    kept, hidden = fit_columns(columns, [1.8e9, None], metrics, 200)
+    assert kept == columns and hidden == []
+    kept, hidden = fit_columns(columns, [1.8e9, None], metrics, 90)
+    assert hidden == ["tags", "task", "train_loss"]  # the start time was shortened before a metric went
+    assert kept["started"][1] == "-" and len(kept["started"][0]) == len("11-26 08:53")
+    assert all(kept[name] == columns[name] for name in kept if name != "started")  # values are whole
+    kept, hidden = fit_columns(columns, [1.8e9, None], metrics, 40)
+    assert list(kept) == ["id", "name", "status", "val_accuracy"]  # what always stays
+
+
+def test_runs_ls_in_an_80_column_terminal_shows_every_value_whole(tmp_path: Path, storage_url: str) -> None:
+    """A real terminal (a pty) 80 columns wide: the table used to cut names, dates and numbers to `0.86…`."""
+    import pty
+
+    populate(storage_url, tmp_path)
+    master, slave = pty.openpty()
+    env = {**os.environ, "TRAINWISE_STORAGE": storage_url, "COLUMNS": "80", "TERM": "dumb", "NO_COLOR": "1"}
+    done = subprocess.run(
+        [str(TRAINWISE), "runs", "ls"], stdout=slave, stderr=subprocess.PIPE, cwd=tmp_path, env=env, timeout=120
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the pty's other end is closed: everything was read
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    out = b"".join(chunks).decode()
+    assert done.returncode == 0, done.stderr
+    assert "…" not in out and all(len(line) <= 80 for line in out.splitlines())
+    for name, value in (("run0", "0.7"), ("run1", "0.9"), ("run2", "0.8")):
+        assert any(name in line and value in line for line in out.splitlines())
+    assert "not shown at 80 columns" in out and "--json has every field" in out
