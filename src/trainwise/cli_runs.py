@@ -146,7 +146,7 @@ def fit_columns(
     hidden: list[str] = []
 
     def needed() -> int:  # rich's table: one space either side of each cell, one border between and around
-        return sum(max(len(name), *(len(v) for v in cells)) + 3 for name, cells in kept.items()) + 1
+        return sum(max([len(name), *(len(v) for v in cells)]) + 3 for name, cells in kept.items()) + 1
 
     steps: list[str] = []
     if not any(kept["tags"]):

@@ -250,6 +250,8 @@ def test_narrow_terminals_leave_columns_out_instead_of_cutting_values() -> None:
     assert all(kept[name] == columns[name] for name in kept if name != "started")  # values are whole
     kept, hidden = fit_columns(columns, [1.8e9, None], metrics, 40)
     assert list(kept) == ["id", "name", "status", "val_accuracy"]  # what always stays
+    empty = {name: [] for name in columns}
+    assert fit_columns(empty, [], metrics, 80)[0]["id"] == []  # an empty store lists its headers
 
 
 def test_runs_ls_in_an_80_column_terminal_shows_every_value_whole(tmp_path: Path, storage_url: str) -> None:
