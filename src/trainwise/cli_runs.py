@@ -211,17 +211,22 @@ def cmd_runs_compare(args: argparse.Namespace) -> int:
         return 0
     from rich.table import Table
 
-    table = Table(title="runs compared")
-    table.add_column("key")
-    for run in runs:
-        table.add_column(f"#{run['id']} {run['name']}", justify="right")
-    for key, values in result["config"].items():
-        table.add_row(key, *(str(v) for v in values))
-    if result["config"]:
-        table.add_section()
-    for key, values in result["metrics"].items():
-        table.add_row(key, *(_num(v) for v in values))
     console = _console()
+    headers = [f"#{run['id']} {run['name']}" for run in runs]
+    rows = [(key, [_num(v) for v in values]) for key, values in (*result["config"].items(), *result["metrics"].items())]
+    table = Table(title="runs compared")
+    table.add_column("key", overflow="fold")  # a narrow terminal folds what does not fit, never cuts it off
+    # when the table is wider than the terminal, a run's column is no wider than its longest value or word of
+    # its name (its header wraps): the keys get the rest
+    natural = sum(max([len(h), *(len(c[i]) for _, c in rows)]) + 3 for i, h in enumerate(headers))
+    cramped = natural + max((len(key) for key, _ in rows), default=3) + 4 > console.width
+    for i, header in enumerate(headers):
+        widest = max(len(word) for word in [*header.split(), *(cells[i] for _, cells in rows)])
+        table.add_column(header, justify="right", overflow="fold", max_width=widest if cramped else None)
+    for number, (key, cells) in enumerate(rows):
+        if number == len(result["config"]) and result["config"]:
+            table.add_section()
+        table.add_row(key, *cells)
     console.print(table)
     console.print(f"overlay plot: {result['plot']}", markup=False)
     return 0

@@ -256,28 +256,53 @@ def test_narrow_terminals_leave_columns_out_instead_of_cutting_values() -> None:
 
 def test_runs_ls_in_an_80_column_terminal_shows_every_value_whole(tmp_path: Path, storage_url: str) -> None:
     """A real terminal (a pty) 80 columns wide: the table used to cut names, dates and numbers to `0.86…`."""
+    populate(storage_url, tmp_path)
+    out = in_terminal(["runs", "ls"], storage_url, tmp_path, columns=80)
+    assert "…" not in out and all(len(line) <= 80 for line in out.splitlines())
+    for name, value in (("run0", "0.7"), ("run1", "0.9"), ("run2", "0.8")):
+        assert any(name in line and value in line for line in out.splitlines())
+    assert "not shown at 80 columns" in out and "--json has every field" in out
+
+
+def test_runs_compare_in_an_80_column_terminal_cuts_nothing(tmp_path: Path, storage_url: str) -> None:
+    """Five runs side by side: a long key folds onto the next line instead of `model.dro…`, and config floats
+    read like the metrics (0.1651, not 0.16513642...)."""
+    store = RunStore(storage_url)
+    ids = []
+    for i in range(5):
+        config = {"optimizer": {"learning_rate": 0.0032923 * (i + 1)}, "regularization": {"label_smoothing": 0.1 * i}}
+        run_id = store.start_run(name=f"trial-{i}", run_dir=tmp_path / f"r{i}", task="image", config=config)
+        store.record_epoch(run_id, {"epoch": 1, "val_accuracy": 0.8 + i / 100, "train_loss": 1.0 / (i + 1)})
+        store.finish_run(run_id, "finished", stopped_reason="completed")
+        ids.append(str(run_id))
+    out = in_terminal(["runs", "compare", *ids, "--out", "cmp.png"], storage_url, tmp_path, columns=80)
+    assert "…" not in out and all(len(line) <= 80 for line in out.splitlines())
+    assert "0.003292 " in out and "0.01646 " in out  # four significant digits, as the metrics have
+    keys = "".join(line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│"))
+    assert "regularization.label_smoothing" in keys and "optimizer.learning_rate" in keys  # folded, not cut
+    same = [str(store.start_run(name=f"same-{i}", run_dir=tmp_path / f"s{i}", task="image", config={})) for i in "ab"]
+    assert "runs compared" in in_terminal(["runs", "compare", *same], storage_url, tmp_path, columns=80)  # no rows
+
+
+def in_terminal(args: list[str], url: str, cwd: Path, columns: int) -> str:
+    """The real script's output in a pseudo-terminal `columns` wide (rich then sizes its tables to it)."""
     import pty
 
-    populate(storage_url, tmp_path)
     master, slave = pty.openpty()
-    env = {**os.environ, "TRAINWISE_STORAGE": storage_url, "COLUMNS": "80", "TERM": "dumb", "NO_COLOR": "1"}
+    env = {**os.environ, "TRAINWISE_STORAGE": url, "COLUMNS": str(columns), "TERM": "dumb", "NO_COLOR": "1"}
     done = subprocess.run(
-        [str(TRAINWISE), "runs", "ls"], stdout=slave, stderr=subprocess.PIPE, cwd=tmp_path, env=env, timeout=120
+        [str(TRAINWISE), *args], stdout=slave, stderr=subprocess.PIPE, cwd=cwd, env=env, timeout=120, check=False
     )
     os.close(slave)
     chunks = []
     while True:
         try:
             chunk = os.read(master, 65536)
-        except OSError:  # the pty's other end is closed: everything was read
+        except OSError:  # the other end is closed and everything was read
             break
         if not chunk:
             break
         chunks.append(chunk)
     os.close(master)
-    out = b"".join(chunks).decode()
     assert done.returncode == 0, done.stderr
-    assert "…" not in out and all(len(line) <= 80 for line in out.splitlines())
-    for name, value in (("run0", "0.7"), ("run1", "0.9"), ("run2", "0.8")):
-        assert any(name in line and value in line for line in out.splitlines())
-    assert "not shown at 80 columns" in out and "--json has every field" in out
+    return b"".join(chunks).decode()
