@@ -133,3 +133,12 @@ def test_a_trial_stopped_mid_epoch_is_scored_on_its_averaged_weights(tmp_path: P
         scores[decay] = trial.score
     assert scores[0.99999] == pytest.approx(share_of_class_0)
     assert scores[None] > share_of_class_0 + 0.2  # the raw weights did learn: the two scores are of different models
+
+
+def test_summary_lines_never_read_nan() -> None:
+    """One seed reaching the target gives a mean without an interval; none gives no mean at all."""
+    from trainwise.tune.compare import mean_ci, plus_minus
+
+    assert plus_minus(*mean_ci([0.1, 0.3]), 2).startswith("0.20 ± ")
+    assert plus_minus(*mean_ci([0.1, math.nan]), 2) == "0.10"
+    assert plus_minus(*mean_ci([math.nan, math.nan]), 2) == "-"

@@ -84,11 +84,11 @@ class CompareResult:
         summary["target"] = round(self.target, 4)
         summary["best"] = self.best()
         for row in rows:
-            summary[f"{row['label']} {self.score_key}"] = f"{row['score_mean']:.4f} ± {row['score_ci95']:.4f}"
+            summary[f"{row['label']} {self.score_key}"] = plus_minus(row["score_mean"], row["score_ci95"], 4)
             summary[f"{row['label']} learning_rate"] = f"{row['learning_rate']:.3g} ({row['lr_source']})"
             reached = f"{row['reached_target']}/{len(row['scores'])} reached"
             summary[f"{row['label']} seconds to target"] = (
-                f"{row['time_mean']:.2f} ± {row['time_ci95']:.2f} ({reached})"
+                f"{plus_minus(row['time_mean'], row['time_ci95'], 2)} ({reached})"
             )
         return rundir.json_safe(
             {
@@ -303,6 +303,16 @@ def _target(variants: list[Variant], key: str, given: float | None) -> float:
     if not finite:
         return math.nan
     return min(finite) if higher_is_better(key) else max(finite)
+
+
+def plus_minus(mean: float, half_width: float, digits: int) -> str:
+    """`0.8634 ± 0.0882`; the mean alone when one run leaves no interval, `-` when no run gave a value (a summary
+    line reading `0.10 ± nan` looks broken)."""
+    if not math.isfinite(mean):
+        return "-"
+    if not math.isfinite(half_width):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {half_width:.{digits}f}"
 
 
 def mean_ci(values: list[float]) -> tuple[float, float]:
