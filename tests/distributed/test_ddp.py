@@ -79,6 +79,28 @@ def finish(process: subprocess.Popen[str], timeout: float = 240) -> tuple[str, s
     return out, err
 
 
+def finish_nodes(*nodes: subprocess.Popen[str], timeout: float = 240) -> list[tuple[str, str]]:
+    """Wait for every node; if one hangs, stop them all and fail with what each printed, so the failure says
+    which node hung and where (a rare hang at the end of the two-node test was reported with node 0's output
+    alone: it had finished training and waited for node 1)."""
+    deadline = time.monotonic() + timeout
+    done: list[tuple[str, str]] = []
+    for node in nodes:
+        try:
+            done.append(node.communicate(timeout=max(deadline - time.monotonic(), 1)))
+        except subprocess.TimeoutExpired:
+            for other in nodes:
+                other.kill()
+            report = []
+            for number, other in enumerate(nodes):
+                out, err = done[number] if number < len(done) else other.communicate()
+                report.append(f"node {number}: exit {other.returncode}\nstdout: {out[-500:]}\nstderr: {err[-3000:]}")
+            raise AssertionError(f"a node did not finish within {timeout:.0f} s\n" + "\n".join(report)) from None
+    for node, (_, err) in zip(nodes, done, strict=True):
+        assert node.returncode == 0, err[-3000:]
+    return done
+
+
 def weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["model"]
 
@@ -186,8 +208,7 @@ def test_two_nodes_on_localhost_train_and_rank_zero_writes(tmp_path: Path) -> No
         stderr=subprocess.PIPE,
         text=True,
     )
-    out0, _ = finish(node0)
-    out1, _ = finish(node1)
+    (out0, _), (out1, _) = finish_nodes(node0, node1)
     assert out0.strip() == str(tmp_path / "node0") and out1 == ""  # rank 1 prints nothing
     assert not (tmp_path / "node1").exists()  # and writes nothing: node 0's --out is the run
     runs = history(tmp_path / "node0")
