@@ -145,9 +145,6 @@ def fit_columns(
     kept = dict(columns)
     hidden: list[str] = []
 
-    def needed() -> int:  # rich's table: one space either side of each cell, one border between and around
-        return sum(max([len(name), *(len(v) for v in cells)]) + 3 for name, cells in kept.items()) + 1
-
     steps: list[str] = []
     if not any(kept["tags"]):
         steps.append("tags")
@@ -155,7 +152,7 @@ def fit_columns(
         steps.append("task")
     steps += ["short start", *reversed(metrics[1:]), "started", "epochs"]
     for step in steps:
-        if needed() <= width:
+        if _table_width(kept) <= width:
             break
         if step == "short start":
             kept["started"] = [_when(s, short=True) for s in started]
@@ -163,6 +160,12 @@ def fit_columns(
             del kept[step]
             hidden.append(step)
     return kept, hidden
+
+
+def _table_width(columns: dict[str, list[str]]) -> int:
+    """The width rich gives a table of these columns (header: cells) unwrapped: one space either side of each
+    cell, one border between columns and around them."""
+    return sum(max([len(name), *map(len, cells)]) + 3 for name, cells in columns.items()) + 1
 
 
 def cmd_runs_show(args: argparse.Namespace) -> int:
@@ -216,12 +219,12 @@ def cmd_runs_compare(args: argparse.Namespace) -> int:
     rows = [(key, [_num(v) for v in values]) for key, values in (*result["config"].items(), *result["metrics"].items())]
     table = Table(title="runs compared")
     table.add_column("key", overflow="fold")  # a narrow terminal folds what does not fit, never cuts it off
+    columns = {"key": [key for key, _ in rows], **{h: [cells[i] for _, cells in rows] for i, h in enumerate(headers)}}
     # when the table is wider than the terminal, a run's column is no wider than its longest value or word of
     # its name (its header wraps): the keys get the rest
-    natural = sum(max([len(h), *(len(c[i]) for _, c in rows)]) + 3 for i, h in enumerate(headers))
-    cramped = natural + max((len(key) for key, _ in rows), default=3) + 4 > console.width
-    for i, header in enumerate(headers):
-        widest = max(len(word) for word in [*header.split(), *(cells[i] for _, cells in rows)])
+    cramped = _table_width(columns) > console.width
+    for header in headers:
+        widest = max(len(word) for word in [*header.split(), *columns[header]])
         table.add_column(header, justify="right", overflow="fold", max_width=widest if cramped else None)
     for number, (key, cells) in enumerate(rows):
         if number == len(result["config"]) and result["config"]:

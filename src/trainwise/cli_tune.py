@@ -73,6 +73,7 @@ def _print_study(result: Any, top: int = 10) -> None:
     from rich.table import Table
 
     from trainwise.cli import _cell
+    from trainwise.tune.study import short_value
 
     console = Console()
     table = Table(title=f"study {result.study}: {', '.join(result.metrics)}")
@@ -82,7 +83,7 @@ def _print_study(result: Any, top: int = 10) -> None:
     labels = short_names([key for row in shown for key in row["params"]])
     for row in shown:
         values = row["values"] or [None] * len(result.metrics)
-        params = ", ".join(f"{labels[k]}={_short(v)}" for k, v in row["params"].items())
+        params = ", ".join(f"{labels[k]}={short_value(v)}" for k, v in row["params"].items())
         rank = str(row["rank"]) if row["rank"] else row["state"]
         table.add_row(
             rank,
@@ -122,10 +123,6 @@ def short_names(keys: list[str]) -> dict[str, str]:
     label = {key: short(key) for key in set(keys)}
     taken = Counter(label.values())
     return {key: short if taken[short] == 1 else key for key, short in label.items()}
-
-
-def _short(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def report_study(args: argparse.Namespace) -> int:

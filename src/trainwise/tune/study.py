@@ -295,11 +295,12 @@ def _trial_line(trial: Any) -> str:
     state = trial.state.name.lower()
     value = "" if trial.values is None else " ".join(f"{v:.4g}" for v in trial.values)
     why = trial.user_attrs.get("pruned_reason") or trial.user_attrs.get("error") or ""
-    params = ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
+    params = ", ".join(f"{k}={short_value(v)}" for k, v in trial.params.items())
     return f"trial {trial.number}: {state} {value} {('(' + why + ')') if why else ''} {params}".replace("  ", " ")
 
 
-def _short(value: Any) -> str:
+def short_value(value: Any) -> str:
+    """A parameter's value for a line of text: floats to three significant digits."""
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
