@@ -2,15 +2,19 @@
 
 Methods (same search space, same data split, same wall-clock budget, one thread each):
   trainwise       `trainwise.tune` with its defaults (the recipe's own values as the first trial, its learning
-                  rate from a short LR range test as the recipe sets none, cosine-annealed; multivariate TPE with
-                  5 startup trials; Hyperband over epochs with a floor for outpaced trials, the trials
-                  read once per decision; epochs and reports written in batches; the loaded modules frozen out of
-                  the garbage collector)
-  trainwise-sampled-first  (--ablation) the same with `start_from_recipe = false`: how much of the gain is the
-                  first trial
+                  rate from a short LR range test as the recipe sets none, trained cosine-annealed with labels
+                  smoothed by 0.1; multivariate TPE with 5 startup trials; Hyperband over epochs with a floor for
+                  outpaced trials, the trials read once per decision; epochs and reports written in batches; the
+                  loaded modules frozen out of the garbage collector)
   optuna-default  `TPESampler()` + `MedianPruner()` over a textbook DataLoader loop, written the way Optuna's own
                   PyTorch example is (define-by-run model, DataLoader, report accuracy every epoch, should_prune)
   random          `RandomSampler()` without pruning, over the same textbook loop
+Ablations (--ablation NAME[,NAME]; each adds a process to every slot, so all methods run slower):
+  trainwise-sampled-first  trainwise with `start_from_recipe = false`: how much of the gain is the first trial
+  trainwise-hard-labels    trainwise with `regularization.label_smoothing = 0` in the recipe: the first trial
+                  without smoothed labels (as before they were its default)
+  optuna-default-smoothed  Optuna's defaults over the textbook loop with every trial's labels smoothed by 0.1:
+                  how much of the gain a user of plain Optuna gets by smoothing labels themselves
 
 Paired design: for each task and seed the three methods are launched at the same moment (three processes;
 this machine has 2 cores shared with other work, so "one per core" cannot be had and the point is that
@@ -24,7 +28,7 @@ its pruning callback (the same moment the textbook loop notes them: after valida
 
     python benchmarks/tune_efficiency.py --smoke          # 2 seeds, 30 s budget, digits only: a quick check
     python benchmarks/tune_efficiency.py                  # 10 seeds, 60 s, digits, mnist-5k, fashion-6k (~40 min)
-    python benchmarks/tune_efficiency.py --ablation       # and trainwise without the recipe as first trial
+    python benchmarks/tune_efficiency.py --tasks digits --ablation trainwise-hard-labels,optuna-default-smoothed
 """
 
 from __future__ import annotations
@@ -53,7 +57,8 @@ TASKS: dict[str, dict[str, Any]] = {
 VALIDATION_SPLIT = 0.2
 HIDDEN = [[64], [128], [256], [128, 128]]
 METHODS = ("trainwise", "optuna-default", "random")
-ABLATION = "trainwise-sampled-first"  # --ablation: trainwise with `start_from_recipe = false` (first trial sampled)
+ABLATIONS = ("trainwise-sampled-first", "trainwise-hard-labels", "optuna-default-smoothed")  # see the docstring
+SMOOTHING = 0.1  # optuna-default-smoothed's label smoothing, trainwise's for a measured learning rate
 BATCH_SIZES = [32, 64, 128]
 
 
@@ -92,7 +97,7 @@ def recipe(task: str, seed: int, data_dir: Path) -> dict[str, Any]:
 
 
 def run_trainwise(
-    task: str, seed: int, budget: float, work: Path, start: float, db: str, data_dir: Path, from_recipe: bool = True
+    task: str, seed: int, budget: float, work: Path, start: float, db: str, data_dir: Path, variant: str = "trainwise"
 ) -> list[tuple[float, float]]:
     import trainwise
     import trainwise.tune.study as study_module
@@ -114,13 +119,15 @@ def run_trainwise(
     budget = max(budget - (time.time() - start), 1.0)
     storage = f"sqlite:///{db}"
     config = recipe(task, seed, data_dir)
-    config["search"]["start_from_recipe"] = from_recipe
+    config["search"]["start_from_recipe"] = variant != "trainwise-sampled-first"
+    if variant == "trainwise-hard-labels":
+        config["regularization"] = {"label_smoothing": 0.0}
     trainwise.tune(config, budget=budget, storage=storage, study="bench", runs=work / "runs")
     return events
 
 
 def run_textbook(
-    task: str, seed: int, budget: float, sampler_name: str, start: float, data_dir: Path
+    task: str, seed: int, budget: float, sampler_name: str, start: float, data_dir: Path, smoothing: float = 0.0
 ) -> list[tuple[float, float]]:
     """Optuna's PyTorch example, adapted to the shared space: DataLoader, define-by-run model, report per epoch."""
     import optuna
@@ -166,7 +173,7 @@ def run_textbook(
             model.train()
             for x, y in train_loader:
                 optimizer.zero_grad()
-                loss = nn.functional.cross_entropy(model(x), y)
+                loss = nn.functional.cross_entropy(model(x), y, label_smoothing=smoothing)
                 loss.backward()
                 optimizer.step()
             model.eval()
@@ -211,11 +218,11 @@ def one_run(args: argparse.Namespace) -> None:
         os.chdir(work)
         os.environ["TRAINWISE_STORAGE"] = f"sqlite:///{work / 'trainwise.db'}"
         if args.run.startswith("trainwise"):
-            from_recipe = args.run != ABLATION
-            events = run_trainwise(args.task, args.seed, args.budget, work, args.t0, args.db, data_dir, from_recipe)
+            events = run_trainwise(args.task, args.seed, args.budget, work, args.t0, args.db, data_dir, args.run)
         else:
-            sampler = "tpe" if args.run == "optuna-default" else "random"
-            events = run_textbook(args.task, args.seed, args.budget, sampler, args.t0, data_dir)
+            sampler = "tpe" if args.run.startswith("optuna-default") else "random"
+            smoothing = SMOOTHING if args.run.endswith("-smoothed") else 0.0
+            events = run_textbook(args.task, args.seed, args.budget, sampler, args.t0, data_dir, smoothing)
     Path(args.out).write_text(json.dumps({"events": [e for e in events if e[0] <= args.budget]}))
 
 
@@ -306,7 +313,7 @@ def report(task: str, runs: list[dict[str, Any]], budget: float) -> None:
         f"within {budget:.0f} s)"
     )
     print(f"{'method':<24}{'median time-to-target':>24}{'reached':>10}{'median best at budget':>24}")
-    methods = [m for m in (*METHODS, ABLATION) if m in runs[0]]
+    methods = [m for m in (*METHODS, *ABLATIONS) if m in runs[0]]
     columns = {m: [r[m] for r in runs] for m in methods}
     for name, events in columns.items():
         times = [time_to(e, target, budget) for e in events]
@@ -314,8 +321,9 @@ def report(task: str, runs: list[dict[str, Any]], budget: float) -> None:
         best = statistics.median(best_at(e) for e in events)
         print(f"{name:<24}{statistics.median(times):>22.1f} s{hit:>7}/{len(events):<2}{best:>24.4f}")
     pairs = [("optuna-default", "trainwise"), ("random", "trainwise"), ("random", "optuna-default")]
-    if ABLATION in methods:
-        pairs += [("optuna-default", ABLATION), ("random", ABLATION), (ABLATION, "trainwise")]
+    for ablation in (m for m in ABLATIONS if m in methods):  # (baseline, method) pairs
+        pairs += [("optuna-default", ablation)] if ablation.startswith("trainwise") else []
+        pairs += [("random", ablation), (ablation, "trainwise")]
     for baseline, mine in pairs:
         ratios, wins, ties, losses = [], 0, 0, 0
         for r in runs:
@@ -360,7 +368,7 @@ def main() -> None:
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument(
-        "--ablation", action="store_true", help=f"also run {ABLATION}: trainwise without the recipe as first trial"
+        "--ablation", default="", help=f"also run these (comma-separated; see above): {', '.join(ABLATIONS)}"
     )
     args = parser.parse_args()
     if args.run:
@@ -368,7 +376,11 @@ def main() -> None:
         return
     if args.smoke:
         args.seeds, args.budget, args.tasks = 2, 30.0, "digits"
-    methods = (*METHODS, ABLATION) if args.ablation else METHODS
+    extra = tuple(name for name in args.ablation.split(",") if name)
+    unknown = [name for name in extra if name not in ABLATIONS]
+    if unknown:
+        parser.error(f"unknown ablation {unknown[0]!r}; expected one of {', '.join(ABLATIONS)}")
+    methods = (*METHODS, *extra)
     compile_sources()
     folder = Path(tempfile.mkdtemp(prefix="tune-efficiency-"))
     print(f"tune efficiency: {args.seeds} seeds, {args.budget:.0f} s per run, one thread each; logs in {folder}")

@@ -72,16 +72,22 @@ def test_a_recipe_without_a_learning_rate_starts_from_the_lr_range_tests(storage
     trainwise.tune(recipe, trials=1, seed=3)
     trial = first(storage_url)
     assert trial.user_attrs["learning_rate_from"] == "lr_find"
-    # the range test trains what the trial will: the recipe's [16] is no choice, so the drawn hidden size
+    # the range test trains what the trial will: the recipe's [16] is no choice, so the drawn hidden size, and
+    # the trial's smoothed labels
     hidden = json.loads(trial.params["model.hidden"])
-    point = {"optimizer": {"name": "adam"}, "model": {"name": "mlp", "hidden": hidden, "dropout": 0.1}}
+    point = {
+        "optimizer": {"name": "adam"},
+        "model": {"name": "mlp", "hidden": hidden, "dropout": 0.1},
+        "regularization": {"label_smoothing": 0.1},
+    }
     plain = {k: v for k, v in recipe.items() if k != "search"} | point
     found = trainwise.lr_find(plain, start_lr=SWEEP_FROM, end_lr=SWEEP_TO, steps=SWEEP_STEPS)
     assert trial.params["optimizer.learning_rate"] == pytest.approx(found.suggestion)
     assert trial.params["optimizer.learning_rate"] != pytest.approx(1e-3)
-    as_written = plain | {"model": point["model"] | {"hidden": [16]}}
-    on_recipe = trainwise.lr_find(as_written, start_lr=SWEEP_FROM, end_lr=SWEEP_TO, steps=SWEEP_STEPS)
-    assert on_recipe.suggestion != pytest.approx(found.suggestion)  # so the test above can tell the two apart
+    # so the test above can tell them apart: the recipe's hidden size, or hard labels, suggest other rates
+    for other in ({"model": point["model"] | {"hidden": [16]}}, {"regularization": {}}):
+        on_other = trainwise.lr_find(plain | other, start_lr=SWEEP_FROM, end_lr=SWEEP_TO, steps=SWEEP_STEPS)
+        assert on_other.suggestion != pytest.approx(found.suggestion)
 
 
 def test_the_same_seed_queues_the_same_first_trial(storage_url: str, tmp_path: Path) -> None:
@@ -97,14 +103,18 @@ def history(trial: optuna.trial.FrozenTrial) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines]
 
 
-def test_a_measured_learning_rate_is_annealed_to_zero_and_the_other_trials_keep_the_recipes_schedule(
+MEASURED = {"schedule.name": "cosine", "regularization.label_smoothing": 0.1}  # how a measured rate is trained
+
+
+def test_a_measured_learning_rate_is_annealed_to_zero_with_smoothed_labels_and_the_other_trials_keep_the_recipe(
     storage_url: str,
 ) -> None:
     trainwise.tune(digits(SPACE, optimizer={"name": "adam"}), trials=3, seed=3)
     trials = sorted(optuna.load_study(study_name="digits", storage=storage_url).trials, key=lambda t: t.number)
     head, rest = trials[0], trials[1:]
-    assert head.user_attrs["recipe_changes"] == {"schedule.name": "cosine"}
+    assert head.user_attrs["recipe_changes"] == MEASURED
     assert head.user_attrs["recipe"]["schedule"]["name"] == "cosine"  # what --export writes and fit retrains
+    assert head.user_attrs["recipe"]["regularization"]["label_smoothing"] == 0.1
     rate = head.params["optimizer.learning_rate"]
     epochs = history(head)
     assert epochs[0]["lr"] == pytest.approx(rate / 2, rel=0.05)  # half-way down the cosine after epoch 1 of 2
@@ -112,6 +122,7 @@ def test_a_measured_learning_rate_is_annealed_to_zero_and_the_other_trials_keep_
     for trial in rest:
         assert "recipe_changes" not in trial.user_attrs
         assert trial.user_attrs["recipe"]["schedule"]["name"] == "none"
+        assert trial.user_attrs["recipe"]["regularization"]["label_smoothing"] == 0
         assert history(trial)[-1]["lr"] == pytest.approx(trial.params["optimizer.learning_rate"])
 
 
@@ -120,8 +131,35 @@ def test_a_schedule_the_recipe_names_is_kept_with_a_measured_learning_rate(stora
     trainwise.tune(recipe, trials=1, seed=3)
     trial = first(storage_url)
     assert trial.user_attrs["learning_rate_from"] == "lr_find"
-    assert "recipe_changes" not in trial.user_attrs
+    assert trial.user_attrs["recipe_changes"] == {"regularization.label_smoothing": 0.1}  # open still
     assert trial.user_attrs["recipe"]["schedule"]["name"] == "step"
+
+
+@pytest.mark.parametrize(
+    ("settings", "search", "kept"),
+    [
+        # any schedule key the recipe sets names its schedule; smoothing is a key of its own, kept open by others
+        ({"schedule": {"warmup_epochs": 1}}, {}, {"regularization.label_smoothing": 0.1}),
+        ({"regularization": {"weight_decay": 0.01}}, {}, MEASURED),
+        ({"regularization": {"label_smoothing": 0.0}}, {}, {"schedule.name": "cosine"}),
+        ({}, {"regularization.label_smoothing": {"low": 0.0, "high": 0.2}}, {"schedule.name": "cosine"}),
+        ({}, {"schedule.name": {"choices": ["none", "cosine"]}}, {"regularization.label_smoothing": 0.1}),
+        # a smoothed loss is not comparable with the other trials' losses
+        ({}, {"metric": "val_loss"}, {"schedule.name": "cosine"}),
+        ({}, {"objectives": ["val_accuracy", "params"]}, MEASURED),
+    ],
+)
+def test_the_recipe_or_the_search_keeps_its_word_on_how_a_measured_rate_is_trained(
+    storage_url: str, settings: dict[str, Any], search: dict[str, Any], kept: dict[str, Any]
+) -> None:
+    trainwise.tune(digits(SPACE | search, optimizer={"name": "adam"}, **settings), trials=1, seed=3)
+    trial = first(storage_url)
+    assert trial.user_attrs["learning_rate_from"] == "lr_find"
+    assert trial.user_attrs["recipe_changes"] == kept
+    recipe = trial.user_attrs["recipe"]
+    assert recipe["schedule"]["name"] == ("cosine" if "schedule.name" in kept else "none")
+    if "regularization.label_smoothing" in kept:
+        assert recipe["regularization"]["label_smoothing"] == 0.1
 
 
 def test_without_a_learning_rate_anywhere_the_first_trial_is_still_measured_and_annealed(storage_url: str) -> None:
@@ -129,7 +167,7 @@ def test_without_a_learning_rate_anywhere_the_first_trial_is_still_measured_and_
     trainwise.tune(digits(space, optimizer={"name": "adam"}), trials=1, seed=3)
     trial = first(storage_url)
     assert trial.user_attrs["learning_rate_from"] == "lr_find"
-    assert trial.user_attrs["recipe_changes"] == {"schedule.name": "cosine"}
+    assert trial.user_attrs["recipe_changes"] == MEASURED
 
 
 def test_a_warm_start_from_an_annealed_first_trial_replays_it_annealed_unless_the_recipe_names_a_schedule(
@@ -145,13 +183,13 @@ def test_a_warm_start_from_an_annealed_first_trial_replays_it_annealed_unless_th
     replay = opening("second")
     assert replay.user_attrs["warm_start_from"] == "first#0"
     assert replay.params == opening("first").params
-    assert replay.user_attrs["recipe_changes"] == {"schedule.name": "cosine"}
+    assert replay.user_attrs["recipe_changes"] == MEASURED
     assert replay.user_attrs["recipe"]["schedule"]["name"] == "cosine"  # trained as the trial it replays
     step = {"name": "step", "step_size": 1, "gamma": 0.5}
     trainwise.tune(digits(SPACE, optimizer={"name": "adam"}, schedule=step), trials=1, seed=3, study="third")
     named = opening("third")
     assert named.user_attrs["warm_start_from"].startswith(("first#", "second#"))
-    assert "recipe_changes" not in named.user_attrs
+    assert named.user_attrs["recipe_changes"] == {"regularization.label_smoothing": 0.1}  # what it leaves open
     assert named.user_attrs["recipe"]["schedule"]["name"] == "step"  # the recipe's word wins
 
 
