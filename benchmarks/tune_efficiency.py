@@ -21,13 +21,16 @@ this machine has 2 cores shared with other work, so "one per core" cannot be had
 machine noise hits all three alike). Every method logs (seconds since its clock started, validation accuracy)
 after each epoch of each trial; each clock starts once torch, Optuna and trainwise are imported (a fixed cost
 common to all), data loading included. The target is the score random search reaches within the budget in
->= 80% of seeds (its 20th percentile of best-at-budget), calibrated after the runs from the same logs.
+>= 80% of seeds (the highest such: of 10 seeds, the third-lowest best-at-budget), calibrated after the runs
+from the same logs; the report also gives the figures at the second-lowest, the target of runs before session 10.
 Time-to-target is the first logged time at or above the target; a run that never reaches it counts as the
 full budget (which understates the speed-up of the faster method). trainwise's epoch times are noted by wrapping
 its pruning callback (the same moment the textbook loop notes them: after validation, before reporting).
 
     python benchmarks/tune_efficiency.py --smoke          # 2 seeds, 30 s budget, digits only: a quick check
     python benchmarks/tune_efficiency.py                  # 10 seeds, 60 s, digits, mnist-5k, fashion-6k (~40 min)
+    python benchmarks/tune_efficiency.py --first-seed 10  # the same on seeds 10-19: a second, independent draw
+    python benchmarks/tune_efficiency.py --report DIR     # report an earlier run's logs again
     python benchmarks/tune_efficiency.py --tasks digits --ablation trainwise-hard-labels,optuna-default-smoothed
 """
 
@@ -304,9 +307,20 @@ def geo_ci(ratios: list[float], reps: int = 2000, seed: int = 0) -> tuple[float,
     return math.exp(statistics.fmean(logs)), math.exp(means[int(0.025 * reps)]), math.exp(means[int(0.975 * reps) - 1])
 
 
-def report(task: str, runs: list[dict[str, Any]], budget: float) -> None:
+def calibrated(runs: list[dict[str, Any]], share: float = 0.8) -> float:
+    """The highest score random search reached within the budget in at least `share` of the seeds."""
     randoms = sorted(best_at(r["random"]) for r in runs)
-    target = randoms[math.floor(0.2 * (len(randoms) - 1))]  # reached by random search in >= 80% of seeds
+    return randoms[len(randoms) - math.ceil(share * len(randoms))]
+
+
+def earlier_target(runs: list[dict[str, Any]]) -> float:
+    """The target of the runs before session 10: the second-lowest of 10 (reached in >= 90% when no ties)."""
+    randoms = sorted(best_at(r["random"]) for r in runs)
+    return randoms[math.floor(0.2 * (len(randoms) - 1))]
+
+
+def report(task: str, runs: list[dict[str, Any]], budget: float) -> None:
+    target = calibrated(runs)
     reached = sum(best_at(r["random"]) >= target for r in runs)
     print(
         f"\n== {task}: target val_accuracy {target:.4f} (random search reaches it in {reached}/{len(runs)} seeds "
@@ -325,17 +339,27 @@ def report(task: str, runs: list[dict[str, Any]], budget: float) -> None:
         pairs += [("optuna-default", ablation)] if ablation.startswith("trainwise") else []
         pairs += [("random", ablation), (ablation, "trainwise")]
     for baseline, mine in pairs:
-        ratios, wins, ties, losses = [], 0, 0, 0
-        for r in runs:
-            ours, theirs = time_to(r[mine], target, budget), time_to(r[baseline], target, budget)
-            ratio = max(theirs, 1e-3) / max(ours, 1e-3)
-            ratios.append(ratio)
-            wins, ties, losses = wins + (ratio > 1.05), ties + (0.95 <= ratio <= 1.05), losses + (ratio < 0.95)
-        g, lo, hi = geo_ci(ratios)
-        print(
-            f"{mine} vs {baseline:<15} time-to-target speed-up: geometric mean {g:.2f}x "
-            f"(95% bootstrap CI {lo:.2f}-{hi:.2f}), wins/ties/losses {wins}/{ties}/{losses}"
-        )
+        print(speed_up(runs, baseline, mine, target, budget))
+    earlier = earlier_target(runs)
+    if earlier != target:
+        print(f"at the target of the runs before session 10, {earlier:.4f} (the second-lowest best of random search):")
+        for baseline, mine in pairs[:2]:
+            print("  " + speed_up(runs, baseline, mine, earlier, budget))
+
+
+def speed_up(runs: list[dict[str, Any]], baseline: str, mine: str, target: float, budget: float) -> str:
+    """The paired time-to-target ratios of `mine` over `baseline`, summed up in a line."""
+    ratios, wins, ties, losses = [], 0, 0, 0
+    for r in runs:
+        ours, theirs = time_to(r[mine], target, budget), time_to(r[baseline], target, budget)
+        ratio = max(theirs, 1e-3) / max(ours, 1e-3)
+        ratios.append(ratio)
+        wins, ties, losses = wins + (ratio > 1.05), ties + (0.95 <= ratio <= 1.05), losses + (ratio < 0.95)
+    g, lo, hi = geo_ci(ratios)
+    return (
+        f"{mine} vs {baseline:<15} time-to-target speed-up: geometric mean {g:.2f}x "
+        f"(95% bootstrap CI {lo:.2f}-{hi:.2f}), wins/ties/losses {wins}/{ties}/{losses}"
+    )
 
 
 def compile_sources() -> None:
@@ -360,8 +384,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="2 seeds, 30 s, digits only")
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed..: another draw of the same runs")
     parser.add_argument("--budget", type=float, default=60.0)
     parser.add_argument("--tasks", default="digits,mnist-5k,fashion-6k")
+    parser.add_argument("--report", metavar="FOLDER", help="report again from an earlier run's logs (no runs)")
     parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--task", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
@@ -376,6 +402,12 @@ def main() -> None:
         return
     if args.smoke:
         args.seeds, args.budget, args.tasks = 2, 30.0, "digits"
+    if args.report:
+        for task in args.tasks.split(","):
+            logs = Path(args.report) / f"{task}.json"
+            if logs.exists():
+                report(task, json.loads(logs.read_text()), args.budget)
+        return
     extra = tuple(name for name in args.ablation.split(",") if name)
     unknown = [name for name in extra if name not in ABLATIONS]
     if unknown:
@@ -383,13 +415,14 @@ def main() -> None:
     methods = (*METHODS, *extra)
     compile_sources()
     folder = Path(tempfile.mkdtemp(prefix="tune-efficiency-"))
-    print(f"tune efficiency: {args.seeds} seeds, {args.budget:.0f} s per run, one thread each; logs in {folder}")
+    seeds = f"seeds {args.first_seed}-{args.first_seed + args.seeds - 1}"
+    print(f"tune efficiency: {seeds}, {args.budget:.0f} s per run, one thread each; logs in {folder}")
     print(f"load average at start: {load()}", flush=True)
     for task in args.tasks.split(","):
         if "subset" in TASKS[task]:
             write_subset(folder / TASKS[task]["data"]["path"], TASKS[task]["subset"])
         runs = []
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             found = Slot(task, seed, args.budget, folder, methods).events()
             runs.append(found)
             best = ", ".join(f"{m} {best_at(found[m]):.4f}" for m in methods)
