@@ -107,7 +107,7 @@ def _recipe_sets(recipe: Recipe, dotted: str) -> bool:
 
 def _tests_learning_rate(space: SearchSpace, recipe: Recipe) -> bool:
     """Whether the first trial's learning rate comes from a range test: it is searched and the recipe sets none."""
-    return LEARNING_RATE in space.keys and "learning_rate" not in recipe.optimizer.model_fields_set
+    return LEARNING_RATE in space.keys and not _recipe_sets(recipe, LEARNING_RATE)
 
 
 def _completed(space: SearchSpace, recipe: Recipe, point: dict[str, Any], seed: int | None) -> dict[str, Any]:
