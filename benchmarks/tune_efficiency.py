@@ -61,7 +61,6 @@ VALIDATION_SPLIT = 0.2
 HIDDEN = [[64], [128], [256], [128, 128]]
 METHODS = ("trainwise", "optuna-default", "random")
 ABLATIONS = ("trainwise-sampled-first", "trainwise-hard-labels", "optuna-default-smoothed")  # see the docstring
-SMOOTHING = 0.1  # optuna-default-smoothed's label smoothing, trainwise's for a measured learning rate
 BATCH_SIZES = [32, 64, 128]
 
 
@@ -223,8 +222,11 @@ def one_run(args: argparse.Namespace) -> None:
         if args.run.startswith("trainwise"):
             events = run_trainwise(args.task, args.seed, args.budget, work, args.t0, args.db, data_dir, args.run)
         else:
+            from trainwise.tune.first_trial import MEASURED_RATE_TRAINING, SMOOTHING  # loaded with tune.study
+
             sampler = "tpe" if args.run.startswith("optuna-default") else "random"
-            smoothing = SMOOTHING if args.run.endswith("-smoothed") else 0.0
+            # optuna-default-smoothed smooths as trainwise's first trial does
+            smoothing = MEASURED_RATE_TRAINING[SMOOTHING] if args.run.endswith("-smoothed") else 0.0
             events = run_textbook(args.task, args.seed, args.budget, sampler, args.t0, data_dir, smoothing)
     Path(args.out).write_text(json.dumps({"events": [e for e in events if e[0] <= args.budget]}))
 
@@ -307,16 +309,21 @@ def geo_ci(ratios: list[float], reps: int = 2000, seed: int = 0) -> tuple[float,
     return math.exp(statistics.fmean(logs)), math.exp(means[int(0.025 * reps)]), math.exp(means[int(0.975 * reps) - 1])
 
 
+def random_bests(runs: list[dict[str, Any]]) -> list[float]:
+    """Random search's best score within the budget, per seed, lowest first."""
+    return sorted(best_at(r["random"]) for r in runs)
+
+
 def calibrated(runs: list[dict[str, Any]], share: float = 0.8) -> float:
     """The highest score random search reached within the budget in at least `share` of the seeds."""
-    randoms = sorted(best_at(r["random"]) for r in runs)
-    return randoms[len(randoms) - math.ceil(share * len(randoms))]
+    bests = random_bests(runs)
+    return bests[len(bests) - math.ceil(share * len(bests))]
 
 
 def earlier_target(runs: list[dict[str, Any]]) -> float:
     """The target of the runs before session 10: the second-lowest of 10 (reached in >= 90% when no ties)."""
-    randoms = sorted(best_at(r["random"]) for r in runs)
-    return randoms[math.floor(0.2 * (len(randoms) - 1))]
+    bests = random_bests(runs)
+    return bests[math.floor(0.2 * (len(bests) - 1))]
 
 
 def report(task: str, runs: list[dict[str, Any]], budget: float) -> None:
